@@ -1,0 +1,40 @@
+// Face detection on BGR frames (OpenCV). Detection runs on a downscaled copy
+// of the frame and boxes are mapped back to full resolution.
+#pragma once
+#include <memory>
+#include <opencv2/core.hpp>
+#include <string>
+#include <vector>
+
+namespace dfd {
+
+enum class DetectorKind { Haar, YuNet, None };
+const char* to_string(DetectorKind k);
+DetectorKind detector_kind_from_string(const std::string& s);  // throws std::invalid_argument
+
+struct FaceDetectorConfig {
+  DetectorKind kind = DetectorKind::Haar;
+  std::string model_path;       // Haar cascade XML or YuNet ONNX; empty = Haar default (DFD_HAAR_CASCADE)
+  int detect_max_side = 480;    // frame downscaled so its longer side is at most this (0 = full size)
+  int min_face_size = 40;       // pixels, at full resolution
+  int max_faces = 8;            // largest faces kept
+  float score_threshold = 0.6f; // YuNet only
+};
+
+struct Detection {
+  cv::Rect box;  // full-resolution pixels
+  float score = 1.f;
+};
+
+class FaceDetector {
+ public:
+  virtual ~FaceDetector() = default;
+  // Faces, largest first, at most config.max_faces. With DetectorKind::None
+  // the whole frame is one "face" (what the reference does without a face).
+  virtual std::vector<Detection> detect(const cv::Mat& bgr) = 0;
+  // Throws std::runtime_error with a clear message when a model file is
+  // missing or unreadable.
+  static std::unique_ptr<FaceDetector> create(const FaceDetectorConfig& config);
+};
+
+}  // namespace dfd
