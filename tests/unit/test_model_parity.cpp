@@ -1,0 +1,143 @@
+// Parity with the PyTorch module itself: the fixtures were computed by
+// tests/python/reference_module.py on the same crops and checkpoint.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <opencv2/imgproc.hpp>
+
+#include "model.h"
+#include "reference_fixtures.h"
+
+using namespace dfd;
+
+namespace {
+constexpr float kTol = 1e-4f;
+
+// Relative for large logits: the recurrence is summed over many steps.
+void expect_close(float got, float want, const char* what) {
+  EXPECT_NEAR(got, want, kTol * std::max(1.f, std::fabs(want))) << what;
+}
+
+class Parity : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    model_ = Model::load(test::ref_path("reference.pt"));
+    crops_ = test::crops();
+    exp_ = test::expected();
+    feats_ = model_->features(crops_);
+  }
+  static std::shared_ptr<const Model> model_;
+  static std::vector<cv::Mat> crops_;
+  static nlohmann::json exp_;
+  static std::vector<Feature> feats_;
+  std::vector<const Feature*> ptrs(size_t from, size_t to) const {
+    std::vector<const Feature*> v;
+    for (size_t i = from; i < to; ++i) v.push_back(&feats_[i]);
+    return v;
+  }
+};
+std::shared_ptr<const Model> Parity::model_;
+std::vector<cv::Mat> Parity::crops_;
+nlohmann::json Parity::exp_;
+std::vector<Feature> Parity::feats_;
+}  // namespace
+
+TEST_F(Parity, FixturesAreWhatTheTestsAssume) {
+  ASSERT_EQ(crops_.size(), 6u);
+  ASSERT_EQ(exp_["n"].get<size_t>(), crops_.size());
+  // Probabilities spread over (0, 1): parity is tested where softmax is sensitive.
+  auto p = exp_["per_frame_prob_fake"].get<std::vector<float>>();
+  EXPECT_LT(*std::min_element(p.begin(), p.end()), 0.3f);
+  EXPECT_GT(*std::max_element(p.begin(), p.end()), 0.7f);
+}
+
+TEST_F(Parity, BackboneFeaturesMatchPyTorch) {
+  auto ref = test::features();
+  ASSERT_EQ(ref.size(), feats_.size());
+  double max_err = 0;
+  for (size_t i = 0; i < ref.size(); ++i)
+    for (int k = 0; k < kFeatureDim; ++k)
+      max_err = std::max(max_err, double(std::fabs(ref[i][size_t(k)] - feats_[i][size_t(k)])) / std::max(1.f, std::fabs(ref[i][size_t(k)])));
+  EXPECT_LT(max_err, 1e-4);
+}
+
+TEST_F(Parity, BatchedAndSingleCropFeaturesAgree) {
+  auto one = model_->features({crops_[2]});
+  for (int k = 0; k < kFeatureDim; k += 97) EXPECT_NEAR(one[0][size_t(k)], feats_[2][size_t(k)], 1e-4f);
+}
+
+TEST_F(Parity, PerFrameReferenceLogitsAndProbabilities) {
+  auto preds = model_->classify_frames(ptrs(0, feats_.size()));
+  auto logits = exp_["per_frame_logits"];
+  auto probs = exp_["per_frame_prob_fake"];
+  ASSERT_EQ(preds.size(), logits.size());
+  for (size_t i = 0; i < preds.size(); ++i) {
+    expect_close(preds[i].logits[0], logits[i][0].get<float>(), "FAKE logit");
+    expect_close(preds[i].logits[1], logits[i][1].get<float>(), "REAL logit");
+    EXPECT_NEAR(preds[i].prob_fake, probs[i].get<float>(), kTol);
+  }
+}
+
+TEST_F(Parity, ReferenceWindowIsTheModuleOutputEndToEnd) {
+  // From crops, as the published forward: features then the window head.
+  auto w = model_->classify_windows({ptrs(0, 4), ptrs(0, feats_.size()), ptrs(2, 3)}, HeadMode::Reference);
+  ASSERT_EQ(w.size(), 3u);
+  expect_close(w[0].logits[0], exp_["window_0_3_logits"][0].get<float>(), "window 0..3 FAKE");
+  expect_close(w[0].logits[1], exp_["window_0_3_logits"][1].get<float>(), "window 0..3 REAL");
+  expect_close(w[1].logits[0], exp_["window_all_logits"][0].get<float>(), "window all FAKE");
+  expect_close(w[1].logits[1], exp_["window_all_logits"][1].get<float>(), "window all REAL");
+  // A one-frame window is that frame's per-frame output.
+  expect_close(w[2].logits[0], exp_["per_frame_logits"][2][0].get<float>(), "1-frame window");
+}
+
+TEST_F(Parity, TemporalWindowMatchesTimeMajorLSTM) {
+  auto w = model_->classify_windows({ptrs(0, 4), ptrs(0, feats_.size())}, HeadMode::Temporal);
+  expect_close(w[0].logits[0], exp_["temporal_0_3_logits"][0].get<float>(), "temporal 0..3 FAKE");
+  expect_close(w[0].logits[1], exp_["temporal_0_3_logits"][1].get<float>(), "temporal 0..3 REAL");
+  expect_close(w[1].logits[0], exp_["temporal_all_logits"][0].get<float>(), "temporal all FAKE");
+  expect_close(w[1].logits[1], exp_["temporal_all_logits"][1].get<float>(), "temporal all REAL");
+  // The recurrence really carries state: order matters, unlike the reference head.
+  auto fwd = ptrs(0, 4);
+  std::vector<const Feature*> rev(fwd.rbegin(), fwd.rend());
+  auto r = model_->classify_windows({rev}, HeadMode::Temporal);
+  EXPECT_GT(std::fabs(r[0].logits[0] - w[0].logits[0]), 1e-3f);
+}
+
+TEST_F(Parity, TemporalBatchesWindowsOfDifferentLengths) {
+  auto both = model_->classify_windows({ptrs(0, 4), ptrs(1, 3), ptrs(0, 4)}, HeadMode::Temporal);
+  auto alone = model_->classify_windows({ptrs(1, 3)}, HeadMode::Temporal);
+  EXPECT_NEAR(both[1].logits[0], alone[0].logits[0], 1e-4f);
+  EXPECT_NEAR(both[0].logits[0], both[2].logits[0], 1e-5f);
+}
+
+TEST_F(Parity, ActivationMapMatchesReferenceCam) {
+  cv::Mat cam = model_->activation_map(crops_[0], kClassFake);
+  ASSERT_EQ(cam.type(), CV_8UC1);
+  ASSERT_EQ(cam.size(), cv::Size(112, 112));
+  auto ref = exp_["cam_0_fake_4x4"].get<std::vector<float>>();
+  // The hottest of the 16 cells is where the map is brightest.
+  const int hot = int(std::max_element(ref.begin(), ref.end()) - ref.begin());
+  cv::Point max_loc;
+  cv::minMaxLoc(cam, nullptr, nullptr, nullptr, &max_loc);
+  EXPECT_EQ(max_loc.y / 28 * 4 + max_loc.x / 28, hot);
+}
+
+TEST(ModelInput, RejectsBadCrops) {
+  auto m = Model::load(test::ref_path("reference.pt"));
+  EXPECT_THROW(m->features({cv::Mat()}), std::invalid_argument);
+  EXPECT_THROW(m->features({cv::Mat(112, 112, CV_8UC1, cv::Scalar(0))}), std::invalid_argument);
+  Feature short_feature(10);
+  EXPECT_THROW(m->classify_frames({&short_feature}), std::invalid_argument);
+  EXPECT_THROW(m->classify_windows({{}}, HeadMode::Temporal), std::invalid_argument);
+}
+
+TEST(ModelInput, NonSquareCropsAreResized) {
+  auto m = Model::load(test::ref_path("reference.pt"));
+  auto crops = test::crops();
+  cv::Mat big;
+  cv::resize(crops[0], big, cv::Size(224, 224), 0, 0, cv::INTER_NEAREST);  // nearest x2 then bilinear /2 ~ identity
+  auto f = m->features({big, crops[0]});
+  double diff = 0;
+  for (int k = 0; k < kFeatureDim; ++k) diff += std::fabs(f[0][size_t(k)] - f[1][size_t(k)]);
+  EXPECT_LT(diff / kFeatureDim, 0.05);
+}
