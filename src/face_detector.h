@@ -30,10 +30,11 @@ class FaceDetector {
  public:
   virtual ~FaceDetector() = default;
   // Faces, largest first, at most config.max_faces. With DetectorKind::None
-  // the whole frame is one "face" (what the reference does without a face).
+  // the whole frame is one "face" (what the reference does without a face)
+  // and min_face_size does not apply. An empty frame gives no faces.
   virtual std::vector<Detection> detect(const cv::Mat& bgr) = 0;
-  // Throws std::runtime_error with a clear message when a model file is
-  // missing or unreadable.
+  // Throws std::runtime_error naming the path when a model file is missing
+  // or unreadable (YuNet without model_path included).
   static std::unique_ptr<FaceDetector> create(const FaceDetectorConfig& config);
 };
 

@@ -27,12 +27,16 @@ struct Window {
 
 class FeatureWindow {
  public:
-  FeatureWindow(uint64_t track_id, int size, int stride);
+  FeatureWindow(uint64_t track_id, int size, int stride);  // throws std::invalid_argument unless both >= 1
   // Adds a frame; returns a full window when one is due (every `stride`
   // pushes once `size` frames are held).
   std::unique_ptr<Window> push(WindowFrame f);
   // At end of stream or track expiry: the frames not yet covered by an
   // emitted window, as one last (possibly short) window; null if none.
+  // A track that never filled a window gets all its frames; otherwise, if
+  // frames arrived since the last window, the last `size` frames (so the
+  // window overlaps the previous one). Flushing again with no push in
+  // between returns null.
   std::unique_ptr<Window> flush();
   size_t held() const { return frames_.size(); }
 

@@ -14,12 +14,15 @@ struct Track {
   cv::Rect box;              // last known box
   int64_t last_seen = -1;    // frame index of the last matching detection
   int64_t first_seen = -1;
-  int frames_unseen = 0;     // detection rounds without a match
+  int frames_unseen = 0;     // detection rounds without a match (since the last one)
 };
 
 struct TrackerConfig {
   float iou_threshold = 0.3f;
-  int max_unseen = 15;  // frames a track survives without a matching detection
+  // A track unmatched by update() at frame f expires when f - last_seen >
+  // max_unseen: counted in frames, not detection rounds, so the lifetime does
+  // not depend on how often detection runs. coast() never expires a track.
+  int max_unseen = 15;
 };
 
 class Tracker {
@@ -33,6 +36,8 @@ class Tracker {
   // Tracks that expired since the last call (so windows can be flushed).
   std::vector<uint64_t> take_expired();
   const std::vector<Track>& tracks() const { return tracks_; }
+  // Forget everything (new stream): no tracks, nothing pending in
+  // take_expired(), ids start again at 1.
   void reset();
 
  private:
@@ -43,6 +48,6 @@ class Tracker {
   int64_t last_frame_ = -1;
 };
 
-float iou(const cv::Rect& a, const cv::Rect& b);
+float iou(const cv::Rect& a, const cv::Rect& b);  // 0 when both are empty
 
 }  // namespace dfd
