@@ -24,10 +24,13 @@ namespace {
 
 struct ConvBN {
   torch::Tensor w, b;
+  torch::Tensor w_packed;  // oneDNN's blocked layout, reordered once at load
   int64_t stride = 1, pad = 0, groups = 1;
   torch::Tensor operator()(const torch::Tensor& x) const {
+    if (x.is_mkldnn()) return torch::mkldnn_convolution(x, w_packed, b, {pad, pad}, {stride, stride}, {1, 1}, groups);
     return torch::conv2d(x, w, b, {stride, stride}, {pad, pad}, {1, 1}, groups);
   }
+  void pack() { w_packed = torch::mkldnn_reorder_conv2d_weight(w.contiguous().to_mkldnn(), {pad, pad}, {stride, stride}, {1, 1}, groups); }
 };
 
 struct Block {
@@ -127,7 +130,10 @@ struct Model::Impl {
     return x.contiguous(torch::MemoryFormat::ChannelsLast).to(device);
   }
 
-  torch::Tensor feature_map(const torch::Tensor& x) const {
+  bool use_mkldnn = false;
+
+  torch::Tensor feature_map(const torch::Tensor& input) const {
+    auto x = use_mkldnn ? input.contiguous().to_mkldnn() : input;
     auto y = stem(x);
     y.relu_();
     y = torch::max_pool2d(y, {3, 3}, {2, 2}, {1, 1});
@@ -141,7 +147,7 @@ struct Model::Impl {
       z.add_(identity).relu_();
       y = z;
     }
-    return y;  // [N, 2048, 4, 4]
+    return y.is_mkldnn() ? y.to_dense() : y;  // [N, 2048, 4, 4]
   }
 
   std::vector<Prediction> predictions(const torch::Tensor& h) const {
@@ -218,6 +224,13 @@ std::shared_ptr<const Model> Model::from_state_dict(const StateDict& sd, const M
     b.c3 = fold(sd, spec.prefix + "conv3.", spec.prefix + "bn3.", 1, 0, 1);
     if ((b.has_down = spec.downsample)) b.down = fold(sd, spec.prefix + "downsample.0.", spec.prefix + "downsample.1.", spec.stride, 0, 1);
     impl->blocks.push_back(std::move(b));
+  }
+  impl->use_mkldnn = impl->device.is_cpu() && torch::hasMKLDNN() && !std::getenv("DFD_NO_MKLDNN");
+  if (impl->use_mkldnn) {
+    impl->stem.pack();
+    for (auto& b : impl->blocks)
+      for (ConvBN* c : {&b.c1, &b.c2, &b.c3, &b.down})
+        if (c->w.defined()) c->pack();
   }
   auto w_ih = to_tensor(at(sd, "lstm.weight_ih_l0"));
   impl->w_ih_t = w_ih.t().contiguous();
