@@ -3,7 +3,7 @@
 // asserted.
 //   deepfake-bench clip   --portrait PNG --out X.avi [--width W --height H --faces N --frames N]
 //   deepfake-bench stages --clip X.avi --model M [--width W --height H --faces N]
-//                         [--detect-interval K] [--detect-max-side S] [--cascade XML] [--threads T] [--json OUT]
+//                         [--detect-interval K] [--detect-max-side S] [--detector haar|lbp] [--scale-factor F] [--threads T] [--json OUT]
 #include <sys/resource.h>
 
 #include <chrono>
@@ -80,8 +80,9 @@ int cmd_stages(const std::map<std::string, std::string>& a) {
   FaceDetectorConfig fast;
   fast.detect_max_side = geti(a, "--detect-max-side", 480);
   fast.max_faces = 8;
-  if (a.count("--cascade")) fast.model_path = a.at("--cascade");
-  FaceDetectorConfig full = fast;
+  if (a.count("--detector")) fast.kind = detector_kind_from_string(a.at("--detector"));
+  if (a.count("--scale-factor")) fast.scale_factor = std::stof(a.at("--scale-factor"));
+  FaceDetectorConfig full;  // the baseline's detector: Haar on the full frame
   full.detect_max_side = 0;
   auto det_fast = FaceDetector::create(fast);
   auto det_full = FaceDetector::create(full);

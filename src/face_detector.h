@@ -8,17 +8,21 @@
 
 namespace dfd {
 
-enum class DetectorKind { Haar, YuNet, None };
+// Haar: OpenCV's frontal-face Haar cascade (the default). Lbp: OpenCV's
+// improved LBP frontal-face cascade, several times faster at similar recall
+// on our benchmark clips. YuNet: cv::FaceDetectorYN with a user-supplied ONNX.
+enum class DetectorKind { Haar, YuNet, None, Lbp };
 const char* to_string(DetectorKind k);
 DetectorKind detector_kind_from_string(const std::string& s);  // throws std::invalid_argument
 
 struct FaceDetectorConfig {
   DetectorKind kind = DetectorKind::Haar;
-  std::string model_path;       // Haar cascade XML or YuNet ONNX; empty = Haar default (DFD_HAAR_CASCADE)
+  std::string model_path;       // cascade XML or YuNet ONNX; empty = the kind's default cascade
   int detect_max_side = 480;    // frame downscaled so its longer side is at most this (0 = full size)
   int min_face_size = 40;       // pixels, at full resolution
   int max_faces = 8;            // largest faces kept
   float score_threshold = 0.6f; // YuNet only
+  float scale_factor = 1.1f;    // Haar/LBP pyramid step (larger = faster, coarser)
 };
 
 struct Detection {

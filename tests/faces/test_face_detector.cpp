@@ -234,3 +234,21 @@ TEST(FaceDetector, KindStrings) {
 
 }  // namespace
 }  // namespace dfd
+
+TEST(FaceDetector, LbpCascadeFindsTheAstronaut) {
+  FaceDetectorConfig c;
+  c.kind = DetectorKind::Lbp;
+  c.detect_max_side = 0;
+  auto d = FaceDetector::create(c);
+  const auto dets = d->detect(astronaut());
+  ASSERT_GE(dets.size(), 1u);
+  EXPECT_TRUE(centre_inside(dets[0].box, kTrueFace)) << dets[0].box;
+  EXPECT_EQ(detector_kind_from_string("lbp"), DetectorKind::Lbp);
+  EXPECT_STREQ(to_string(DetectorKind::Lbp), "lbp");
+}
+
+TEST(FaceDetector, ScaleFactorMustExceedOne) {
+  FaceDetectorConfig c;
+  c.scale_factor = 1.0f;
+  EXPECT_THROW(FaceDetector::create(c), std::invalid_argument);
+}

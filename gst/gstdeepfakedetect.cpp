@@ -1,0 +1,1164 @@
+/**
+ * SECTION:element-deepfakedetect
+ * @title: deepfakedetect
+ * @short_description: finds deepfaked faces in video
+ *
+ * deepfakedetect detects and tracks faces, gathers each track's face crops
+ * into sliding windows and classifies every window with a ResNeXt50 + LSTM
+ * deepfake detector (the published reference architecture or one trained by
+ * this project). Video passes through unchanged (in place) unless
+ * #GstDeepfakeDetect:overlay is set.
+ *
+ * Every frame carries one #GstVideoRegionOfInterestMeta per tracked face
+ * (type "face", id = track id) with a "deepfake" parameter structure holding
+ * the track's latest verdict. Each window verdict is posted as an element
+ * message named "deepfakedetect"; a "deepfakedetect-summary" message follows
+ * at the end of the stream. deepfakedetect-meta.h has parse helpers.
+ *
+ * Windows are classified on a worker thread behind a bounded queue. With a
+ * live upstream the element never blocks: windows are skipped (and counted)
+ * when the queue is full. Otherwise (#GstDeepfakeDetect:sync) it blocks so
+ * that every window is analysed.
+ *
+ * ## Example launch lines
+ * |[
+ * gst-launch-1.0 videotestsrc num-buffers=30 ! video/x-raw,width=320,height=240 ! deepfakedetect face-detector=none window-size=10 ! fakesink
+ * ]| Whole frames as "faces", an untrained model (a warning says so).
+ * |[
+ * gst-launch-1.0 -m filesrc location=clip.avi ! decodebin ! videoconvert ! deepfakedetect model=model.safetensors overlay=true ! videoconvert ! autovideosink
+ * ]| Boxes and verdicts drawn on the video, messages printed.
+ *
+ * Since: 0.1
+ */
+#include "gstdeepfakedetect.h"
+
+#include <gst/video/video.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "deepfakedetect-meta.h"
+#include "dfd_config.h"
+#include "face_detector.h"
+#include "model.h"
+#include "overlay.h"
+#include "pixel_convert.h"
+#include "stream_analyzer.h"
+#include "verdict.h"
+
+GST_DEBUG_CATEGORY_STATIC (gst_deepfake_detect_debug);
+#define GST_CAT_DEFAULT gst_deepfake_detect_debug
+
+#define SINCE " (Since: 0.1)"
+#define DFD_FORMATS "{ BGR, BGRx, BGRA, RGB, RGBx, RGBA, I420, NV12 }"
+
+namespace {
+
+// ------------------------------------------------------------ RAII helpers
+
+template <typename T>
+struct MiniObjectUnref {
+  void operator()(T* p) const {
+    if (p) gst_mini_object_unref(GST_MINI_OBJECT_CAST(p));
+  }
+};
+using QueryPtr = std::unique_ptr<GstQuery, MiniObjectUnref<GstQuery>>;
+using MessagePtr = std::unique_ptr<GstMessage, MiniObjectUnref<GstMessage>>;
+
+struct GFree {
+  void operator()(gpointer p) const { g_free(p); }
+};
+using GCharPtr = std::unique_ptr<gchar, GFree>;
+
+// A mapped video frame, unmapped on scope exit.
+class MappedFrame {
+ public:
+  MappedFrame(GstVideoInfo* info, GstBuffer* buf, GstMapFlags flags) { ok_ = gst_video_frame_map(&frame_, info, buf, flags); }
+  ~MappedFrame() {
+    if (ok_) gst_video_frame_unmap(&frame_);
+  }
+  MappedFrame(const MappedFrame&) = delete;
+  MappedFrame& operator=(const MappedFrame&) = delete;
+  bool ok() const { return ok_; }
+  GstVideoFrame* get() { return &frame_; }
+
+ private:
+  GstVideoFrame frame_;
+  bool ok_ = false;
+};
+
+// A GValue holding a GstValueArray of ints.
+void set_int_array(GstStructure* s, const char* field, std::initializer_list<int> values) {
+  GValue arr = G_VALUE_INIT;
+  g_value_init(&arr, GST_TYPE_ARRAY);
+  for (int x : values) {
+    GValue v = G_VALUE_INIT;
+    g_value_init(&v, G_TYPE_INT);
+    g_value_set_int(&v, x);
+    gst_value_array_append_and_take_value(&arr, &v);
+  }
+  gst_structure_take_value(s, field, &arr);
+}
+
+void set_bbox(GstStructure* s, const cv::Rect& r) { set_int_array(s, DFD_FIELD_BBOX, {r.x, r.y, r.width, r.height}); }
+
+// ------------------------------------------------------------- properties
+
+enum HeadChoice { HEAD_AUTO, HEAD_REFERENCE, HEAD_TEMPORAL };
+enum SyncChoice { SYNC_AUTO, SYNC_ON, SYNC_OFF };
+
+struct Props {
+  std::string model;
+  int head = HEAD_AUTO;
+  int window_size = 20;
+  int window_stride = 0;
+  int interval = 1;
+  int detect_interval = 1;
+  int face_detector = int(dfd::DetectorKind::Haar);
+  std::string face_detector_model;
+  int min_face_size = 40;
+  int max_faces = 8;
+  int track_expiry = 15;
+  double crop_margin = 0.0;
+  double threshold = 0.5;
+  int aggregation = int(dfd::Aggregation::Mean);
+  std::string device = "cpu";
+  int num_threads = 0;
+  int max_queued_windows = 8;
+  int sync = SYNC_AUTO;
+  bool frame_messages = false;
+};
+
+enum {
+  PROP_0,
+  PROP_MODEL,
+  PROP_HEAD,
+  PROP_WINDOW_SIZE,
+  PROP_WINDOW_STRIDE,
+  PROP_INTERVAL,
+  PROP_DETECT_INTERVAL,
+  PROP_FACE_DETECTOR,
+  PROP_FACE_DETECTOR_MODEL,
+  PROP_MIN_FACE_SIZE,
+  PROP_MAX_FACES,
+  PROP_TRACK_EXPIRY,
+  PROP_CROP_MARGIN,
+  PROP_THRESHOLD,
+  PROP_AGGREGATION,
+  PROP_DEVICE,
+  PROP_NUM_THREADS,
+  PROP_MAX_QUEUED_WINDOWS,
+  PROP_SYNC,
+  PROP_OVERLAY,
+  PROP_POST_MESSAGES,
+  PROP_FRAME_MESSAGES,
+  PROP_WINDOWS_ANALYSED,
+  PROP_WINDOWS_SKIPPED,
+  PROP_FRAMES_PROCESSED,
+};
+
+GType head_get_type() {
+  static GType type = 0;
+  static const GEnumValue values[] = {
+      {HEAD_AUTO, "The model card's head", "auto"},
+      {HEAD_REFERENCE, "Reference: the published model's per-frame semantics (last frame of the window)", "reference"},
+      {HEAD_TEMPORAL, "Temporal: LSTM recurrence over the window", "temporal"},
+      {0, nullptr, nullptr}};
+  if (g_once_init_enter(&type)) g_once_init_leave(&type, g_enum_register_static("GstDeepfakeDetectHead", values));
+  return type;
+}
+
+GType detector_get_type() {
+  static GType type = 0;
+  static const GEnumValue values[] = {
+      {int(dfd::DetectorKind::Haar), "OpenCV Haar cascade", "haar"},
+      {int(dfd::DetectorKind::YuNet), "OpenCV YuNet (needs face-detector-model, an ONNX file)", "yunet"},
+      {int(dfd::DetectorKind::None), "No detector: the whole frame is the face", "none"},
+      {0, nullptr, nullptr}};
+  if (g_once_init_enter(&type)) g_once_init_leave(&type, g_enum_register_static("GstDeepfakeDetectFaceDetector", values));
+  return type;
+}
+
+GType aggregation_get_type() {
+  static GType type = 0;
+  static const GEnumValue values[] = {
+      {int(dfd::Aggregation::Last), "The last window's probability", "last"},
+      {int(dfd::Aggregation::Mean), "Mean over the track's windows", "mean"},
+      {int(dfd::Aggregation::Max), "Maximum over the track's windows", "max"},
+      {int(dfd::Aggregation::Ema), "Exponential moving average (alpha 0.3)", "ema"},
+      {0, nullptr, nullptr}};
+  if (g_once_init_enter(&type)) g_once_init_leave(&type, g_enum_register_static("GstDeepfakeDetectAggregation", values));
+  return type;
+}
+
+GType sync_get_type() {
+  static GType type = 0;
+  static const GEnumValue values[] = {
+      {SYNC_AUTO, "Block when upstream is not live (latency query), never when it is", "auto"},
+      {SYNC_ON, "Always block when the queue is full: every window is analysed", "true"},
+      {SYNC_OFF, "Never block: skip windows when the queue is full", "false"},
+      {0, nullptr, nullptr}};
+  if (g_once_init_enter(&type)) g_once_init_leave(&type, g_enum_register_static("GstDeepfakeDetectSync", values));
+  return type;
+}
+
+// ----------------------------------------------------------- the runtime
+
+struct QueuedJob {
+  dfd::WindowJob job;
+  uint64_t generation;
+};
+
+struct Latest {
+  float track_prob = 0.f;
+  float window_prob = 0.f;
+  int64_t start = -1, end = -1;
+};
+
+// State between start() and stop().
+struct Runtime {
+  explicit Runtime(float threshold) : summary(threshold) {}
+
+  Props props;
+  dfd::AnalyzerConfig cfg;
+  std::shared_ptr<const dfd::Model> model;
+  std::string model_name;
+  bool trained = false;
+  std::string notice;
+  int delay_ms = 0;  // DFD_TEST_WORKER_DELAY_MS: a slow head, for tests
+
+  // Streaming thread only.
+  std::unique_ptr<dfd::FaceStage> faces;
+  bool have_info = false;
+  GstVideoInfo info;
+  dfd::PixelFormat format = dfd::PixelFormat::BGR;
+  int64_t next_index = 0;
+  bool mode_decided = false;
+  bool blocking = false;
+
+  // Shared with the worker, under mu.
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<QueuedJob> queue;
+  bool stopping = false, flushing = false, busy = false, failed = false;
+  uint64_t generation = 0;
+  std::map<uint64_t, Latest> latest;
+  dfd::SummaryBuilder summary;
+
+  std::thread worker;
+};
+
+// One untrained model per device while anybody holds it (tests start many elements).
+std::shared_ptr<const dfd::Model> shared_untrained(const dfd::ModelOptions& opts) {
+  static std::mutex mu;
+  static std::map<std::string, std::weak_ptr<const dfd::Model>> cache;
+  std::lock_guard<std::mutex> lock(mu);
+  if (auto m = cache[opts.device].lock()) return m;
+  auto m = dfd::Model::untrained(0, opts);
+  cache[opts.device] = m;
+  return m;
+}
+
+}  // namespace
+
+struct Priv {
+  std::mutex props_mu;
+  Props props;
+  std::atomic<bool> overlay{false};
+  std::atomic<bool> post_messages{true};
+  std::atomic<uint64_t> windows_analysed{0}, windows_skipped{0}, frames{0};
+  std::unique_ptr<Runtime> rt;
+};
+
+struct _GstDeepfakeDetect {
+  GstBaseTransform parent;
+  Priv* priv;
+};
+
+G_DEFINE_TYPE (GstDeepfakeDetect, gst_deepfake_detect, GST_TYPE_BASE_TRANSFORM);
+GST_ELEMENT_REGISTER_DEFINE (deepfakedetect, "deepfakedetect", GST_RANK_NONE, GST_TYPE_DEEPFAKE_DETECT);
+
+static GstStaticPadTemplate sink_template =
+    GST_STATIC_PAD_TEMPLATE ("sink", GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS (GST_VIDEO_CAPS_MAKE (DFD_FORMATS)));
+static GstStaticPadTemplate src_template =
+    GST_STATIC_PAD_TEMPLATE ("src", GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS (GST_VIDEO_CAPS_MAKE (DFD_FORMATS)));
+
+namespace {
+
+// ------------------------------------------------------------- messages
+
+GstMessage* window_message(GstDeepfakeDetect* self, const Runtime& rt, const dfd::WindowVerdict& v) {
+  uint64_t end_pts = v.end.pts_ns;
+  if (end_pts != dfd::kNoTime && v.end.duration_ns != dfd::kNoTime) end_pts += v.end.duration_ns;
+  const float thr = rt.cfg.threshold;
+  GstStructure* s = gst_structure_new(
+      DFD_MESSAGE_WINDOW, DFD_FIELD_TIMESTAMP, G_TYPE_UINT64, guint64(v.end.pts_ns), DFD_FIELD_STREAM_TIME,
+      G_TYPE_UINT64, guint64(v.end.stream_time_ns), DFD_FIELD_RUNNING_TIME, G_TYPE_UINT64,
+      guint64(v.end.running_time_ns), DFD_FIELD_TRACK_ID, G_TYPE_UINT64, guint64(v.track_id),
+      DFD_FIELD_FAKE_PROBABILITY, G_TYPE_DOUBLE, double(v.prob_fake()), DFD_FIELD_LABEL, G_TYPE_STRING,
+      dfd::label_for(v.prob_fake(), thr), "track-fake-probability", G_TYPE_DOUBLE, double(v.track_probability),
+      "track-label", G_TYPE_STRING, dfd::label_for(v.track_probability, thr), DFD_FIELD_WINDOW_START, G_TYPE_INT64,
+      gint64(v.start.index), DFD_FIELD_WINDOW_END, G_TYPE_INT64, gint64(v.end.index), "window-start-pts",
+      G_TYPE_UINT64, guint64(v.start.pts_ns), "window-end-pts", G_TYPE_UINT64, guint64(end_pts), "frames", G_TYPE_INT,
+      v.frames, "final", G_TYPE_BOOLEAN, gboolean(v.final), "logit-fake", G_TYPE_DOUBLE,
+      double(v.prediction.logits[0]), "logit-real", G_TYPE_DOUBLE, double(v.prediction.logits[1]), DFD_FIELD_MODEL,
+      G_TYPE_STRING, rt.model_name.c_str(), DFD_FIELD_TRAINED, G_TYPE_BOOLEAN, gboolean(rt.trained), nullptr);
+  set_bbox(s, v.box);
+  return gst_message_new_element(GST_OBJECT(self), s);
+}
+
+GstMessage* frame_message(GstDeepfakeDetect* self, const dfd::FrameVerdict& f) {
+  GstStructure* s = gst_structure_new(
+      DFD_MESSAGE_FRAME, DFD_FIELD_TRACK_ID, G_TYPE_UINT64, guint64(f.track_id), "frame", G_TYPE_INT64,
+      gint64(f.times.index), DFD_FIELD_TIMESTAMP, G_TYPE_UINT64, guint64(f.times.pts_ns), "duration", G_TYPE_UINT64,
+      guint64(f.times.duration_ns), DFD_FIELD_STREAM_TIME, G_TYPE_UINT64, guint64(f.times.stream_time_ns),
+      DFD_FIELD_RUNNING_TIME, G_TYPE_UINT64, guint64(f.times.running_time_ns), DFD_FIELD_FAKE_PROBABILITY,
+      G_TYPE_DOUBLE, double(f.prob_fake), nullptr);
+  set_bbox(s, f.box);
+  return gst_message_new_element(GST_OBJECT(self), s);
+}
+
+GstMessage* summary_message(GstDeepfakeDetect* self, const Runtime& rt, const dfd::StreamSummary& sum) {
+  GstStructure* s = gst_structure_new(
+      DFD_MESSAGE_SUMMARY, "verdict", G_TYPE_STRING, sum.verdict.c_str(), DFD_FIELD_FAKE_PROBABILITY, G_TYPE_DOUBLE,
+      double(sum.fake_probability), "frames", G_TYPE_UINT64, guint64(sum.frames), "frames-analysed", G_TYPE_UINT64,
+      guint64(sum.frames_analysed), "windows-analysed", G_TYPE_UINT64, guint64(sum.windows_analysed),
+      "windows-skipped", G_TYPE_UINT64, guint64(sum.windows_skipped), "crops-analysed", G_TYPE_UINT64,
+      guint64(sum.crops_analysed), "threshold", G_TYPE_DOUBLE, double(rt.cfg.threshold), "aggregation",
+      G_TYPE_STRING, dfd::to_string(rt.cfg.aggregation), "head", G_TYPE_STRING, dfd::to_string(rt.cfg.head),
+      DFD_FIELD_MODEL, G_TYPE_STRING, rt.model_name.c_str(), DFD_FIELD_TRAINED, G_TYPE_BOOLEAN,
+      gboolean(rt.trained), nullptr);
+  GValue arr = G_VALUE_INIT;
+  g_value_init(&arr, GST_TYPE_ARRAY);
+  for (const auto& t : sum.tracks) {
+    GstStructure* ts = gst_structure_new(
+        "track", DFD_FIELD_TRACK_ID, G_TYPE_UINT64, guint64(t.id), "verdict", G_TYPE_STRING, t.verdict.c_str(),
+        DFD_FIELD_FAKE_PROBABILITY, G_TYPE_DOUBLE, double(t.fake_probability), "windows", G_TYPE_INT, t.windows,
+        "frames", G_TYPE_INT, t.crops, "first-frame", G_TYPE_INT64, gint64(t.first_index), "last-frame",
+        G_TYPE_INT64, gint64(t.last_index), "first-pts", G_TYPE_UINT64, guint64(t.first_pts_ns), "last-pts",
+        G_TYPE_UINT64, guint64(t.last_pts_ns), nullptr);
+    GValue v = G_VALUE_INIT;
+    g_value_init(&v, GST_TYPE_STRUCTURE);
+    g_value_take_boxed(&v, ts);
+    gst_value_array_append_and_take_value(&arr, &v);
+  }
+  gst_structure_take_value(s, "tracks", &arr);
+  return gst_message_new_element(GST_OBJECT(self), s);
+}
+
+// --------------------------------------------------------------- worker
+
+void worker_main(GstDeepfakeDetect* self, Runtime* rt) {
+  Priv* priv = self->priv;
+  std::unique_ptr<dfd::WindowStage> stage;
+  uint64_t stage_gen = 0;
+  std::unique_lock<std::mutex> lk(rt->mu);
+  for (;;) {
+    rt->cv.wait(lk, [&] { return rt->stopping || !rt->queue.empty(); });
+    if (rt->stopping) break;
+    // Everything queued (of one generation) is one batch: the backbone runs
+    // once over the new crops of all those windows.
+    const uint64_t gen = rt->queue.front().generation;
+    std::vector<dfd::WindowJob> jobs;
+    while (!rt->queue.empty() && rt->queue.front().generation == gen) {
+      jobs.push_back(std::move(rt->queue.front().job));
+      rt->queue.pop_front();
+    }
+    rt->busy = true;
+    rt->cv.notify_all();  // room in the queue
+    lk.unlock();
+
+    dfd::WindowStageOutput out;
+    std::string error;
+    try {
+      if (!stage || gen != stage_gen) {
+        stage = std::make_unique<dfd::WindowStage>(rt->model, rt->cfg);
+        stage_gen = gen;
+      }
+      out = stage->run(jobs);
+    } catch (const std::exception& e) {
+      error = e.what();
+    } catch (...) {
+      error = "unknown exception";
+    }
+    if (rt->delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(rt->delay_ms * int(jobs.size())));
+
+    std::vector<MessagePtr> messages;
+    lk.lock();
+    if (!error.empty()) {
+      rt->failed = true;
+      rt->busy = false;
+      rt->cv.notify_all();
+      lk.unlock();
+      GST_ELEMENT_ERROR(self, STREAM, FAILED, ("Deepfake model failed on a batch of windows"), ("%s", error.c_str()));
+      lk.lock();
+      continue;
+    }
+    if (gen == rt->generation) {  // not flushed meanwhile
+      rt->summary.add_crops(uint64_t(out.crops_computed));
+      for (const auto& v : out.windows) {
+        rt->summary.add_window(v);
+        if (v.final) {
+          rt->latest.erase(v.track_id);
+        } else {
+          Latest& l = rt->latest[v.track_id];
+          l.track_prob = v.track_probability;
+          l.window_prob = v.prob_fake();
+          l.start = v.start.index;
+          l.end = v.end.index;
+        }
+      }
+      priv->windows_analysed += out.windows.size();
+      if (priv->post_messages.load()) {
+        for (const auto& f : out.frames) messages.emplace_back(frame_message(self, f));
+        for (const auto& v : out.windows) messages.emplace_back(window_message(self, *rt, v));
+      }
+    }
+    lk.unlock();
+    for (auto& m : messages) gst_element_post_message(GST_ELEMENT(self), m.release());
+    GST_LOG_OBJECT(self, "batch of %zu windows done, %d crops through the backbone", jobs.size(), out.crops_computed);
+    lk.lock();
+    rt->busy = false;
+    rt->cv.notify_all();
+  }
+}
+
+// Queue windows for the worker. Blocking mode (or `force`) waits for room;
+// otherwise windows that find the queue full are skipped and counted.
+void enqueue(GstDeepfakeDetect* self, Runtime* rt, std::vector<dfd::WindowJob>& jobs, bool force) {
+  if (jobs.empty()) return;
+  const size_t cap = size_t(rt->props.max_queued_windows);
+  std::unique_lock<std::mutex> lk(rt->mu);
+  for (auto& j : jobs) {
+    if (rt->queue.size() >= cap) {
+      if (rt->blocking || force) {
+        rt->cv.wait(lk, [&] { return rt->queue.size() < cap || rt->flushing || rt->stopping || rt->failed; });
+        if (rt->flushing || rt->stopping || rt->failed) return;
+      } else {
+        rt->summary.add_skipped();
+        self->priv->windows_skipped++;
+        if (j.final) rt->latest.erase(j.track_id);
+        GST_LOG_OBJECT(self, "queue full: window %" G_GINT64_FORMAT "-%" G_GINT64_FORMAT " of track %" G_GUINT64_FORMAT " skipped",
+                       gint64(j.start_index()), gint64(j.end_index()), guint64(j.track_id));
+        continue;
+      }
+    }
+    rt->queue.push_back({std::move(j), rt->generation});
+    rt->cv.notify_all();
+  }
+}
+
+// Last windows of every track, then wait until the worker has posted them.
+void drain(GstDeepfakeDetect* self, Runtime* rt) {
+  auto jobs = rt->faces->finish();
+  GST_DEBUG_OBJECT(self, "draining: %zu last windows", jobs.size());
+  enqueue(self, rt, jobs, true);
+  std::unique_lock<std::mutex> lk(rt->mu);
+  rt->cv.wait(lk, [&] { return (rt->queue.empty() && !rt->busy) || rt->flushing || rt->stopping || rt->failed; });
+}
+
+void decide_mode(GstDeepfakeDetect* self, Runtime* rt) {
+  gboolean live = FALSE;
+  QueryPtr q(gst_query_new_latency());
+  if (gst_pad_peer_query(GST_BASE_TRANSFORM_SINK_PAD(self), q.get())) gst_query_parse_latency(q.get(), &live, nullptr, nullptr);
+  switch (rt->props.sync) {
+    case SYNC_ON:
+      rt->blocking = true;
+      if (live) GST_WARNING_OBJECT(self, "sync=true on a live source: a slow model will hold up live video");
+      break;
+    case SYNC_OFF: rt->blocking = false; break;
+    default: rt->blocking = !live; break;
+  }
+  rt->mode_decided = true;
+  GST_INFO_OBJECT(self, "upstream is %s: %s", live ? "live" : "not live",
+                  rt->blocking ? "sync mode, every window is analysed (may block)"
+                               : "async mode, windows are skipped when the queue is full (never blocks)");
+}
+
+dfd::PixelFormat pixel_format(GstVideoFormat f) {
+  switch (f) {
+    case GST_VIDEO_FORMAT_BGR: return dfd::PixelFormat::BGR;
+    case GST_VIDEO_FORMAT_BGRx: return dfd::PixelFormat::BGRx;
+    case GST_VIDEO_FORMAT_BGRA: return dfd::PixelFormat::BGRA;
+    case GST_VIDEO_FORMAT_RGB: return dfd::PixelFormat::RGB;
+    case GST_VIDEO_FORMAT_RGBx: return dfd::PixelFormat::RGBx;
+    case GST_VIDEO_FORMAT_RGBA: return dfd::PixelFormat::RGBA;
+    case GST_VIDEO_FORMAT_I420: return dfd::PixelFormat::I420;
+    case GST_VIDEO_FORMAT_NV12: return dfd::PixelFormat::NV12;
+    default: throw std::invalid_argument(std::string("unsupported video format ") + gst_video_format_to_string(f));
+  }
+}
+
+void stop_runtime(GstDeepfakeDetect* self) {
+  std::unique_ptr<Runtime> rt = std::move(self->priv->rt);
+  if (!rt) return;
+  {
+    std::lock_guard<std::mutex> lk(rt->mu);
+    rt->stopping = true;
+    rt->cv.notify_all();
+  }
+  if (rt->worker.joinable()) rt->worker.join();
+}
+
+}  // namespace
+
+// ---------------------------------------------------- GstBaseTransform vfuncs
+
+static gboolean gst_deepfake_detect_start(GstBaseTransform* trans) {
+  auto* self = GST_DEEPFAKE_DETECT(trans);
+  Priv* priv = self->priv;
+  try {
+    Props p;
+    {
+      std::lock_guard<std::mutex> lock(priv->props_mu);
+      p = priv->props;
+    }
+    auto rt = std::make_unique<Runtime>(float(p.threshold));
+    rt->props = p;
+    dfd::AnalyzerConfig& c = rt->cfg;
+    c.detector.kind = dfd::DetectorKind(p.face_detector);
+    c.detector.model_path = p.face_detector_model;
+    c.detector.min_face_size = p.min_face_size;
+    c.detector.max_faces = p.max_faces;
+    c.tracker.max_unseen = p.track_expiry;
+    c.interval = p.interval;
+    c.detect_interval = p.detect_interval;
+    c.window_size = p.window_size;
+    c.window_stride = p.window_stride;
+    c.crop_margin = float(p.crop_margin);
+    c.threshold = float(p.threshold);
+    c.aggregation = dfd::Aggregation(p.aggregation);
+    c.frame_probabilities = p.frame_messages;
+    try {
+      c.validate();
+    } catch (const std::exception& e) {
+      GST_ELEMENT_ERROR(self, LIBRARY, SETTINGS, ("Invalid deepfakedetect settings: %s", e.what()), (nullptr));
+      return FALSE;
+    }
+
+    dfd::ModelOptions opts;
+    opts.device = p.device;
+    opts.num_threads = p.num_threads;
+    try {
+      if (p.model.empty()) {
+        rt->model = shared_untrained(opts);
+      } else {
+        rt->model = dfd::Model::load_shared(p.model, opts);
+      }
+    } catch (const std::exception& e) {
+      if (p.model.empty())
+        GST_ELEMENT_ERROR(self, LIBRARY, INIT, ("Could not create the untrained model on device '%s'", p.device.c_str()),
+                          ("%s", e.what()));
+      else
+        GST_ELEMENT_ERROR(self, RESOURCE, OPEN_READ, ("Could not load the deepfake model '%s'", p.model.c_str()),
+                          ("%s", e.what()));
+      return FALSE;
+    }
+    const dfd::ModelCard& card = rt->model->card();
+    rt->model_name = card.name;
+    rt->trained = card.trained;
+    rt->notice = card.trust_notice();
+    if (p.model.empty())
+      GST_ELEMENT_WARNING(self, RESOURCE, NOT_FOUND,
+                          ("No model set: using an UNTRAINED model (random weights, seed 0); verdicts are meaningless"),
+                          ("set the 'model' property to a trained checkpoint (.pt or .safetensors)"));
+    else if (!card.trained)
+      GST_ELEMENT_WARNING(self, RESOURCE, SETTINGS, ("The model '%s' is UNTRAINED: verdicts are meaningless", p.model.c_str()),
+                          ("%s", rt->notice.c_str()));
+    c.head = p.head == HEAD_AUTO ? card.head : (p.head == HEAD_TEMPORAL ? dfd::HeadMode::Temporal : dfd::HeadMode::Reference);
+
+    try {
+      rt->faces = std::make_unique<dfd::FaceStage>(c);
+    } catch (const std::exception& e) {
+      GST_ELEMENT_ERROR(self, RESOURCE, NOT_FOUND, ("Could not create the %s face detector", dfd::to_string(c.detector.kind)),
+                        ("%s", e.what()));
+      return FALSE;
+    }
+
+    if (const char* d = g_getenv("DFD_TEST_WORKER_DELAY_MS")) rt->delay_ms = std::max(0, atoi(d));
+    GST_INFO_OBJECT(self,
+                    "model '%s' (%s, %s) from %s; head %s, window %d stride %d, interval %d, detect-interval %d, "
+                    "detector %s, min-face %d, max-faces %d, track-expiry %d, threshold %.3f, aggregation %s, "
+                    "device %s, threads %d, queue %d, sync %d%s",
+                    card.name.c_str(), card.trained ? "trained" : "UNTRAINED", rt->model->checksum().c_str(),
+                    rt->model->source().c_str(), dfd::to_string(c.head), c.window_size, c.effective_stride(), c.interval,
+                    c.detect_interval, dfd::to_string(c.detector.kind), c.detector.min_face_size, c.detector.max_faces,
+                    c.tracker.max_unseen, c.threshold, dfd::to_string(c.aggregation), p.device.c_str(), p.num_threads,
+                    p.max_queued_windows, p.sync, rt->delay_ms > 0 ? " (test worker delay)" : "");
+
+    priv->windows_analysed = 0;
+    priv->windows_skipped = 0;
+    priv->frames = 0;
+    Runtime* raw = rt.get();
+    priv->rt = std::move(rt);
+    raw->worker = std::thread(worker_main, self, raw);
+    return TRUE;
+  } catch (const std::exception& e) {
+    GST_ELEMENT_ERROR(self, LIBRARY, INIT, ("deepfakedetect could not start"), ("%s", e.what()));
+  } catch (...) {
+    GST_ELEMENT_ERROR(self, LIBRARY, INIT, ("deepfakedetect could not start"), ("unknown exception"));
+  }
+  priv->rt.reset();
+  return FALSE;
+}
+
+static gboolean gst_deepfake_detect_stop(GstBaseTransform* trans) {
+  auto* self = GST_DEEPFAKE_DETECT(trans);
+  try {
+    stop_runtime(self);
+    return TRUE;
+  } catch (const std::exception& e) {
+    GST_ELEMENT_ERROR(self, LIBRARY, SHUTDOWN, ("deepfakedetect could not stop cleanly"), ("%s", e.what()));
+  } catch (...) {
+    GST_ELEMENT_ERROR(self, LIBRARY, SHUTDOWN, ("deepfakedetect could not stop cleanly"), ("unknown exception"));
+  }
+  return FALSE;
+}
+
+static gboolean gst_deepfake_detect_set_caps(GstBaseTransform* trans, GstCaps* incaps, GstCaps* outcaps) {
+  auto* self = GST_DEEPFAKE_DETECT(trans);
+  (void)outcaps;
+  try {
+    Runtime* rt = self->priv->rt.get();
+    if (!rt) return FALSE;
+    GstVideoInfo info;
+    if (!gst_video_info_from_caps(&info, incaps)) {
+      GST_WARNING_OBJECT(self, "caps %" GST_PTR_FORMAT " are not raw video", incaps);
+      return FALSE;
+    }
+    const dfd::PixelFormat fmt = pixel_format(GST_VIDEO_INFO_FORMAT(&info));
+    if (rt->have_info && (GST_VIDEO_INFO_WIDTH(&info) != GST_VIDEO_INFO_WIDTH(&rt->info) ||
+                          GST_VIDEO_INFO_HEIGHT(&info) != GST_VIDEO_INFO_HEIGHT(&rt->info))) {
+      // Boxes and tracks belong to the old size: finish their windows first.
+      GST_INFO_OBJECT(self, "resolution change %dx%d -> %dx%d: finishing tracks", GST_VIDEO_INFO_WIDTH(&rt->info),
+                      GST_VIDEO_INFO_HEIGHT(&rt->info), GST_VIDEO_INFO_WIDTH(&info), GST_VIDEO_INFO_HEIGHT(&info));
+      drain(self, rt);
+    }
+    rt->info = info;
+    rt->format = fmt;
+    rt->have_info = true;
+    return TRUE;
+  } catch (const std::exception& e) {
+    GST_ELEMENT_ERROR(self, CORE, NEGOTIATION, ("deepfakedetect could not accept caps"), ("%s", e.what()));
+  } catch (...) {
+    GST_ELEMENT_ERROR(self, CORE, NEGOTIATION, ("deepfakedetect could not accept caps"), ("unknown exception"));
+  }
+  return FALSE;
+}
+
+static gboolean gst_deepfake_detect_sink_event(GstBaseTransform* trans, GstEvent* event) {
+  auto* self = GST_DEEPFAKE_DETECT(trans);
+  try {
+    Runtime* rt = self->priv->rt.get();
+    if (rt) {
+      switch (GST_EVENT_TYPE(event)) {
+        case GST_EVENT_EOS: {
+          drain(self, rt);
+          dfd::StreamSummary sum;
+          {
+            std::lock_guard<std::mutex> lk(rt->mu);
+            sum = rt->summary.build();
+          }
+          GST_INFO_OBJECT(self, "end of stream: %s (P(FAKE) %.4f), %" G_GUINT64_FORMAT " frames, %" G_GUINT64_FORMAT
+                                " windows analysed, %" G_GUINT64_FORMAT " skipped",
+                          sum.verdict.c_str(), sum.fake_probability, guint64(sum.frames), guint64(sum.windows_analysed),
+                          guint64(sum.windows_skipped));
+          if (self->priv->post_messages.load())
+            gst_element_post_message(GST_ELEMENT(self), summary_message(self, *rt, sum));
+          break;
+        }
+        case GST_EVENT_FLUSH_START: {
+          std::lock_guard<std::mutex> lk(rt->mu);
+          rt->flushing = true;
+          rt->queue.clear();
+          rt->cv.notify_all();
+          break;
+        }
+        case GST_EVENT_FLUSH_STOP: {
+          {
+            std::lock_guard<std::mutex> lk(rt->mu);
+            rt->flushing = false;
+            rt->queue.clear();
+            rt->latest.clear();
+            ++rt->generation;  // results still in the worker are dropped
+          }
+          rt->faces->reset();
+          GST_DEBUG_OBJECT(self, "flushed: tracks and windows reset");
+          break;
+        }
+        default: break;
+      }
+    }
+  } catch (const std::exception& e) {
+    GST_ELEMENT_ERROR(self, STREAM, FAILED, ("deepfakedetect failed handling a %s event", GST_EVENT_TYPE_NAME(event)),
+                      ("%s", e.what()));
+  } catch (...) {
+    GST_ELEMENT_ERROR(self, STREAM, FAILED, ("deepfakedetect failed handling a %s event", GST_EVENT_TYPE_NAME(event)),
+                      ("unknown exception"));
+  }
+  return GST_BASE_TRANSFORM_CLASS(gst_deepfake_detect_parent_class)->sink_event(trans, event);
+}
+
+static GstFlowReturn gst_deepfake_detect_transform_ip(GstBaseTransform* trans, GstBuffer* buf) {
+  auto* self = GST_DEEPFAKE_DETECT(trans);
+  Priv* priv = self->priv;
+  Runtime* rt = priv->rt.get();
+  if (!rt || !rt->have_info) return GST_FLOW_NOT_NEGOTIATED;
+  try {
+    if (!rt->mode_decided) decide_mode(self, rt);
+    {
+      std::lock_guard<std::mutex> lk(rt->mu);
+      if (rt->failed) return GST_FLOW_ERROR;
+    }
+    const bool overlay = priv->overlay.load();
+    // NO_REF: a mapped frame holding a ref would make the buffer read-only for metas.
+    MappedFrame frame(&rt->info, buf,
+                      GstMapFlags((overlay ? GST_MAP_READWRITE : GST_MAP_READ) | GST_VIDEO_FRAME_MAP_FLAG_NO_REF));
+    if (!frame.ok()) {
+      GST_ELEMENT_ERROR(self, STREAM, FAILED, ("Could not map a video frame"), (nullptr));
+      return GST_FLOW_ERROR;
+    }
+    dfd::RawFrame raw;
+    raw.format = rt->format;
+    raw.width = GST_VIDEO_FRAME_WIDTH(frame.get());
+    raw.height = GST_VIDEO_FRAME_HEIGHT(frame.get());
+    for (guint i = 0; i < GST_VIDEO_FRAME_N_PLANES(frame.get()) && i < 3; ++i) {
+      raw.planes[i] = static_cast<const uint8_t*>(GST_VIDEO_FRAME_PLANE_DATA(frame.get(), i));
+      raw.strides[i] = GST_VIDEO_FRAME_PLANE_STRIDE(frame.get(), i);
+    }
+    const cv::Mat bgr = dfd::to_bgr(raw);
+
+    dfd::FrameTimes t;
+    t.index = rt->next_index++;
+    const GstClockTime pts = GST_BUFFER_PTS(buf);
+    t.pts_ns = pts;
+    t.duration_ns = GST_BUFFER_DURATION(buf);
+    if (GST_CLOCK_TIME_IS_VALID(pts) && trans->segment.format == GST_FORMAT_TIME) {
+      t.stream_time_ns = gst_segment_to_stream_time(&trans->segment, GST_FORMAT_TIME, pts);
+      t.running_time_ns = gst_segment_to_running_time(&trans->segment, GST_FORMAT_TIME, pts);
+    }
+
+    dfd::FaceStageOutput out = rt->faces->process(bgr, t);
+    priv->frames++;
+    {
+      std::lock_guard<std::mutex> lk(rt->mu);
+      rt->summary.add_frame(out.analysed);
+    }
+    enqueue(self, rt, out.windows, false);
+
+    // The latest verdict of every face on this frame.
+    std::vector<dfd::OverlayItem> items;
+    std::vector<std::pair<dfd::TrackedFace, std::optional<Latest>>> faces;
+    {
+      std::lock_guard<std::mutex> lk(rt->mu);
+      for (const auto& f : out.faces) {
+        auto it = rt->latest.find(f.track_id);
+        faces.emplace_back(f, it == rt->latest.end() ? std::nullopt : std::optional<Latest>(it->second));
+      }
+    }
+    for (const auto& [f, l] : faces) {
+      const char* label = l ? dfd::label_for(l->track_prob, rt->cfg.threshold) : "PENDING";
+      GstVideoRegionOfInterestMeta* meta = gst_buffer_add_video_region_of_interest_meta(
+          buf, DFD_ROI_TYPE, guint(f.box.x), guint(f.box.y), guint(f.box.width), guint(f.box.height));
+      if (!meta) throw std::runtime_error("could not add a region-of-interest meta (buffer not writable)");
+      meta->id = gint(f.track_id);
+      GstStructure* s = gst_structure_new(
+          DFD_PARAM_NAME, DFD_FIELD_FAKE_PROBABILITY, G_TYPE_DOUBLE, l ? double(l->track_prob) : -1.0, DFD_FIELD_LABEL,
+          G_TYPE_STRING, label, DFD_FIELD_TRACK_ID, G_TYPE_UINT64, guint64(f.track_id), DFD_FIELD_WINDOW_START,
+          G_TYPE_INT64, gint64(l ? l->start : -1), DFD_FIELD_WINDOW_END, G_TYPE_INT64, gint64(l ? l->end : -1),
+          DFD_FIELD_FRAMES_AGO, G_TYPE_INT64, gint64(l ? t.index - l->end : -1), DFD_FIELD_WINDOW_FAKE_PROBABILITY,
+          G_TYPE_DOUBLE, l ? double(l->window_prob) : -1.0, DFD_FIELD_MODEL, G_TYPE_STRING, rt->model_name.c_str(),
+          DFD_FIELD_TRAINED, G_TYPE_BOOLEAN, gboolean(rt->trained), nullptr);
+      gst_video_region_of_interest_meta_add_param(meta, s);
+      if (overlay) {
+        dfd::OverlayItem item;
+        item.box = f.box;
+        char text[96];
+        if (l) {
+          item.kind = l->track_prob > rt->cfg.threshold ? dfd::OverlayItem::Kind::Fake : dfd::OverlayItem::Kind::Real;
+          g_snprintf(text, sizeof text, "#%" G_GUINT64_FORMAT " %s %.2f", guint64(f.track_id), label, l->track_prob);
+        } else {
+          item.kind = dfd::OverlayItem::Kind::Pending;
+          g_snprintf(text, sizeof text, "#%" G_GUINT64_FORMAT " analysing", guint64(f.track_id));
+        }
+        item.text = text;
+        items.push_back(std::move(item));
+      }
+    }
+    if (overlay) dfd::draw_overlay(raw, items, rt->notice);
+    return GST_FLOW_OK;
+  } catch (const std::exception& e) {
+    GST_ELEMENT_ERROR(self, STREAM, FAILED, ("deepfakedetect failed on a frame"), ("%s", e.what()));
+  } catch (...) {
+    GST_ELEMENT_ERROR(self, STREAM, FAILED, ("deepfakedetect failed on a frame"), ("unknown exception"));
+  }
+  return GST_FLOW_ERROR;
+}
+
+// ------------------------------------------------------------ GObject
+
+static void gst_deepfake_detect_set_property(GObject* object, guint prop_id, const GValue* value, GParamSpec* pspec) {
+  auto* self = GST_DEEPFAKE_DETECT(object);
+  Priv* priv = self->priv;
+  try {
+    std::lock_guard<std::mutex> lock(priv->props_mu);
+    Props& p = priv->props;
+    auto str = [&] { const gchar* s = g_value_get_string(value); return std::string(s ? s : ""); };
+    switch (prop_id) {
+      case PROP_MODEL: p.model = str(); break;
+      case PROP_HEAD: p.head = g_value_get_enum(value); break;
+      case PROP_WINDOW_SIZE: p.window_size = g_value_get_int(value); break;
+      case PROP_WINDOW_STRIDE: p.window_stride = g_value_get_int(value); break;
+      case PROP_INTERVAL: p.interval = g_value_get_int(value); break;
+      case PROP_DETECT_INTERVAL: p.detect_interval = g_value_get_int(value); break;
+      case PROP_FACE_DETECTOR: p.face_detector = g_value_get_enum(value); break;
+      case PROP_FACE_DETECTOR_MODEL: p.face_detector_model = str(); break;
+      case PROP_MIN_FACE_SIZE: p.min_face_size = g_value_get_int(value); break;
+      case PROP_MAX_FACES: p.max_faces = g_value_get_int(value); break;
+      case PROP_TRACK_EXPIRY: p.track_expiry = g_value_get_int(value); break;
+      case PROP_CROP_MARGIN: p.crop_margin = g_value_get_double(value); break;
+      case PROP_THRESHOLD: p.threshold = g_value_get_double(value); break;
+      case PROP_AGGREGATION: p.aggregation = g_value_get_enum(value); break;
+      case PROP_DEVICE: p.device = str(); break;
+      case PROP_NUM_THREADS: p.num_threads = g_value_get_int(value); break;
+      case PROP_MAX_QUEUED_WINDOWS: p.max_queued_windows = g_value_get_int(value); break;
+      case PROP_SYNC: p.sync = g_value_get_enum(value); break;
+      case PROP_OVERLAY: priv->overlay = g_value_get_boolean(value); break;
+      case PROP_POST_MESSAGES: priv->post_messages = g_value_get_boolean(value); break;
+      case PROP_FRAME_MESSAGES: p.frame_messages = g_value_get_boolean(value); break;
+      default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
+    }
+  } catch (const std::exception& e) {
+    GST_ERROR_OBJECT(self, "setting %s failed: %s", pspec->name, e.what());
+  }
+}
+
+static void gst_deepfake_detect_get_property(GObject* object, guint prop_id, GValue* value, GParamSpec* pspec) {
+  auto* self = GST_DEEPFAKE_DETECT(object);
+  Priv* priv = self->priv;
+  try {
+    std::lock_guard<std::mutex> lock(priv->props_mu);
+    const Props& p = priv->props;
+    switch (prop_id) {
+      case PROP_MODEL: g_value_set_string(value, p.model.empty() ? nullptr : p.model.c_str()); break;
+      case PROP_HEAD: g_value_set_enum(value, p.head); break;
+      case PROP_WINDOW_SIZE: g_value_set_int(value, p.window_size); break;
+      case PROP_WINDOW_STRIDE: g_value_set_int(value, p.window_stride); break;
+      case PROP_INTERVAL: g_value_set_int(value, p.interval); break;
+      case PROP_DETECT_INTERVAL: g_value_set_int(value, p.detect_interval); break;
+      case PROP_FACE_DETECTOR: g_value_set_enum(value, p.face_detector); break;
+      case PROP_FACE_DETECTOR_MODEL:
+        g_value_set_string(value, p.face_detector_model.empty() ? nullptr : p.face_detector_model.c_str());
+        break;
+      case PROP_MIN_FACE_SIZE: g_value_set_int(value, p.min_face_size); break;
+      case PROP_MAX_FACES: g_value_set_int(value, p.max_faces); break;
+      case PROP_TRACK_EXPIRY: g_value_set_int(value, p.track_expiry); break;
+      case PROP_CROP_MARGIN: g_value_set_double(value, p.crop_margin); break;
+      case PROP_THRESHOLD: g_value_set_double(value, p.threshold); break;
+      case PROP_AGGREGATION: g_value_set_enum(value, p.aggregation); break;
+      case PROP_DEVICE: g_value_set_string(value, p.device.c_str()); break;
+      case PROP_NUM_THREADS: g_value_set_int(value, p.num_threads); break;
+      case PROP_MAX_QUEUED_WINDOWS: g_value_set_int(value, p.max_queued_windows); break;
+      case PROP_SYNC: g_value_set_enum(value, p.sync); break;
+      case PROP_OVERLAY: g_value_set_boolean(value, priv->overlay.load()); break;
+      case PROP_POST_MESSAGES: g_value_set_boolean(value, priv->post_messages.load()); break;
+      case PROP_FRAME_MESSAGES: g_value_set_boolean(value, p.frame_messages); break;
+      case PROP_WINDOWS_ANALYSED: g_value_set_uint64(value, priv->windows_analysed.load()); break;
+      case PROP_WINDOWS_SKIPPED: g_value_set_uint64(value, priv->windows_skipped.load()); break;
+      case PROP_FRAMES_PROCESSED: g_value_set_uint64(value, priv->frames.load()); break;
+      default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
+    }
+  } catch (const std::exception& e) {
+    GST_ERROR_OBJECT(self, "reading %s failed: %s", pspec->name, e.what());
+  }
+}
+
+static void gst_deepfake_detect_finalize(GObject* object) {
+  auto* self = GST_DEEPFAKE_DETECT(object);
+  try {
+    stop_runtime(self);
+  } catch (...) {
+  }
+  delete self->priv;
+  self->priv = nullptr;
+  G_OBJECT_CLASS(gst_deepfake_detect_parent_class)->finalize(object);
+}
+
+static void gst_deepfake_detect_init(GstDeepfakeDetect* self) {
+  self->priv = new Priv();
+  gst_base_transform_set_in_place(GST_BASE_TRANSFORM(self), TRUE);
+  gst_base_transform_set_passthrough(GST_BASE_TRANSFORM(self), FALSE);
+  gst_base_transform_set_qos_enabled(GST_BASE_TRANSFORM(self), FALSE);
+}
+
+static void gst_deepfake_detect_class_init(GstDeepfakeDetectClass* klass) {
+  GObjectClass* gobject_class = G_OBJECT_CLASS(klass);
+  GstElementClass* element_class = GST_ELEMENT_CLASS(klass);
+  GstBaseTransformClass* trans_class = GST_BASE_TRANSFORM_CLASS(klass);
+
+  GST_DEBUG_CATEGORY_INIT(gst_deepfake_detect_debug, "deepfakedetect", 0, "deepfake detection");
+
+  gobject_class->set_property = gst_deepfake_detect_set_property;
+  gobject_class->get_property = gst_deepfake_detect_get_property;
+  gobject_class->finalize = gst_deepfake_detect_finalize;
+
+  const auto rw = GParamFlags(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY);
+  const auto rw_playing = GParamFlags(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING);
+  const auto ro = GParamFlags(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * GstDeepfakeDetect:model:
+   *
+   * The detector's weights: a PyTorch state_dict saved with torch.save (the
+   * published checkpoints) or this project's .safetensors with its model card.
+   * Unset: an untrained model from seed 0, announced by a warning.
+   *
+   * Since: 0.1
+   */
+  g_object_class_install_property(gobject_class, PROP_MODEL,
+      g_param_spec_string("model", "Model",
+                          "Model checkpoint: a reference .pt state_dict or a .safetensors with a model card; "
+                          "unset = untrained model (seed 0, a warning says so)" SINCE,
+                          nullptr, rw));
+  /**
+   * GstDeepfakeDetect:head:
+   *
+   * How windows are classified: as the published model does (its last frame)
+   * or with a real recurrence over the window. auto takes the model card's.
+   *
+   * Since: 0.1
+   */
+  g_object_class_install_property(gobject_class, PROP_HEAD,
+      g_param_spec_enum("head", "Head", "Window classification head; auto = the model card's" SINCE,
+                        head_get_type(), HEAD_AUTO, rw));
+  /**
+   * GstDeepfakeDetect:window-size:
+   *
+   * Face crops per window (20 in the published API).
+   *
+   * Since: 0.1
+   */
+  g_object_class_install_property(gobject_class, PROP_WINDOW_SIZE,
+      g_param_spec_int("window-size", "Window size", "Analysed face crops per classified window" SINCE, 1, 1000, 20, rw));
+  /**
+   * GstDeepfakeDetect:window-stride:
+   *
+   * A new window every N analysed crops of a track, 0 = window-size
+   * (consecutive windows do not overlap). Each crop runs through the
+   * backbone once whatever the overlap.
+   *
+   * Since: 0.1
+   */
+  g_object_class_install_property(gobject_class, PROP_WINDOW_STRIDE,
+      g_param_spec_int("window-stride", "Window stride",
+                       "A new window every N analysed crops of a track; 0 = window-size (no overlap)" SINCE, 0, 1000, 0, rw));
+  /**
+   * GstDeepfakeDetect:interval:
+   *
+   * Analyse every Nth frame; the others pass with the latest verdicts.
+   *
+   * Since: 0.1
+   */
+  g_object_class_install_property(gobject_class, PROP_INTERVAL,
+      g_param_spec_int("interval", "Interval", "Analyse (crop and classify) every Nth frame" SINCE, 1, 1000, 1, rw));
+  /**
+   * GstDeepfakeDetect:detect-interval:
+   *
+   * Run the face detector at most every N frames; tracks keep their boxes in between.
+   *
+   * Since: 0.1
+   */
+  g_object_class_install_property(gobject_class, PROP_DETECT_INTERVAL,
+      g_param_spec_int("detect-interval", "Detect interval",
+                       "Run the face detector at most every N frames; tracks coast in between" SINCE, 1, 1000, 1, rw));
+  /**
+   * GstDeepfakeDetect:face-detector:
+   *
+   * Since: 0.1
+   */
+  g_object_class_install_property(gobject_class, PROP_FACE_DETECTOR,
+      g_param_spec_enum("face-detector", "Face detector", "Face detector; none = the whole frame is the face" SINCE,
+                        detector_get_type(), int(dfd::DetectorKind::Haar), rw));
+  /**
+   * GstDeepfakeDetect:face-detector-model:
+   *
+   * Since: 0.1
+   */
+  g_object_class_install_property(gobject_class, PROP_FACE_DETECTOR_MODEL,
+      g_param_spec_string("face-detector-model", "Face detector model",
+                          "Haar cascade XML or YuNet ONNX file; unset = the default Haar cascade (" DFD_HAAR_CASCADE ")" SINCE,
+                          nullptr, rw));
+  /**
+   * GstDeepfakeDetect:min-face-size:
+   *
+   * Since: 0.1
+   */
+  g_object_class_install_property(gobject_class, PROP_MIN_FACE_SIZE,
+      g_param_spec_int("min-face-size", "Minimum face size", "Smallest face side in pixels (full resolution)" SINCE, 1,
+                       100000, 40, rw));
+  /**
+   * GstDeepfakeDetect:max-faces:
+   *
+   * Since: 0.1
+   */
+  g_object_class_install_property(gobject_class, PROP_MAX_FACES,
+      g_param_spec_int("max-faces", "Maximum faces", "Largest faces kept per frame" SINCE, 1, 256, 8, rw));
+  /**
+   * GstDeepfakeDetect:track-expiry:
+   *
+   * Since: 0.1
+   */
+  g_object_class_install_property(gobject_class, PROP_TRACK_EXPIRY,
+      g_param_spec_int("track-expiry", "Track expiry",
+                       "Frames a track survives without a matching detection; then its last window is classified" SINCE,
+                       0, 100000, 15, rw));
+  /**
+   * GstDeepfakeDetect:crop-margin:
+   *
+   * Since: 0.1
+   */
+  g_object_class_install_property(gobject_class, PROP_CROP_MARGIN,
+      g_param_spec_double("crop-margin", "Crop margin",
+                          "Face box growth on each side before cropping, as a fraction of its size (reference: 0)" SINCE,
+                          0.0, 2.0, 0.0, rw));
+  /**
+   * GstDeepfakeDetect:threshold:
+   *
+   * Since: 0.1
+   */
+  g_object_class_install_property(gobject_class, PROP_THRESHOLD,
+      g_param_spec_double("threshold", "Threshold", "FAKE when P(FAKE) is above this" SINCE, 0.0, 1.0, 0.5, rw));
+  /**
+   * GstDeepfakeDetect:aggregation:
+   *
+   * Since: 0.1
+   */
+  g_object_class_install_property(gobject_class, PROP_AGGREGATION,
+      g_param_spec_enum("aggregation", "Aggregation", "How a track's window probabilities make its verdict" SINCE,
+                        aggregation_get_type(), int(dfd::Aggregation::Mean), rw));
+  /**
+   * GstDeepfakeDetect:device:
+   *
+   * Since: 0.1
+   */
+  g_object_class_install_property(gobject_class, PROP_DEVICE,
+      g_param_spec_string("device", "Device",
+                          "Inference device: cpu, or cuda where LibTorch has CUDA (an error otherwise)" SINCE, "cpu", rw));
+  /**
+   * GstDeepfakeDetect:num-threads:
+   *
+   * Since: 0.1
+   */
+  g_object_class_install_property(gobject_class, PROP_NUM_THREADS,
+      g_param_spec_int("num-threads", "Threads", "LibTorch intra-op threads (process-wide); 0 = LibTorch's default" SINCE,
+                       0, 1024, 0, rw));
+  /**
+   * GstDeepfakeDetect:max-queued-windows:
+   *
+   * Since: 0.1
+   */
+  g_object_class_install_property(gobject_class, PROP_MAX_QUEUED_WINDOWS,
+      g_param_spec_int("max-queued-windows", "Queued windows",
+                       "Windows waiting for the model; when full, live streams skip new windows, sync mode blocks" SINCE,
+                       1, 10000, 8, rw));
+  /**
+   * GstDeepfakeDetect:sync:
+   *
+   * Block (analyse every window) or skip windows when the model falls behind.
+   * auto blocks unless upstream is live (latency query).
+   *
+   * Since: 0.1
+   */
+  g_object_class_install_property(gobject_class, PROP_SYNC,
+      g_param_spec_enum("sync", "Sync", "Block when the queue is full (every window analysed) or skip windows" SINCE,
+                        sync_get_type(), SYNC_AUTO, rw));
+  /**
+   * GstDeepfakeDetect:overlay:
+   *
+   * Since: 0.1
+   */
+  g_object_class_install_property(gobject_class, PROP_OVERLAY,
+      g_param_spec_boolean("overlay", "Overlay",
+                           "Draw face boxes (red FAKE, green REAL, yellow pending), labels, scores and an untrained-model notice" SINCE,
+                           FALSE, rw_playing));
+  /**
+   * GstDeepfakeDetect:post-messages:
+   *
+   * Since: 0.1
+   */
+  g_object_class_install_property(gobject_class, PROP_POST_MESSAGES,
+      g_param_spec_boolean("post-messages", "Post messages",
+                           "Post a 'deepfakedetect' element message per window verdict and a summary at EOS" SINCE, TRUE,
+                           rw_playing));
+  /**
+   * GstDeepfakeDetect:frame-messages:
+   *
+   * Since: 0.1
+   */
+  g_object_class_install_property(gobject_class, PROP_FRAME_MESSAGES,
+      g_param_spec_boolean("frame-messages", "Frame messages",
+                           "Also post a 'deepfakedetect-frame' message per analysed crop with its own P(FAKE) (reports)" SINCE,
+                           FALSE, rw));
+  /**
+   * GstDeepfakeDetect:windows-analysed:
+   *
+   * Since: 0.1
+   */
+  g_object_class_install_property(gobject_class, PROP_WINDOWS_ANALYSED,
+      g_param_spec_uint64("windows-analysed", "Windows analysed", "Windows classified since start" SINCE, 0,
+                          G_MAXUINT64, 0, ro));
+  /**
+   * GstDeepfakeDetect:windows-skipped:
+   *
+   * Since: 0.1
+   */
+  g_object_class_install_property(gobject_class, PROP_WINDOWS_SKIPPED,
+      g_param_spec_uint64("windows-skipped", "Windows skipped",
+                          "Windows dropped because the queue was full (never frames)" SINCE, 0, G_MAXUINT64, 0, ro));
+  /**
+   * GstDeepfakeDetect:frames-processed:
+   *
+   * Since: 0.1
+   */
+  g_object_class_install_property(gobject_class, PROP_FRAMES_PROCESSED,
+      g_param_spec_uint64("frames-processed", "Frames processed", "Frames seen since start" SINCE, 0, G_MAXUINT64, 0, ro));
+
+  gst_element_class_set_static_metadata(
+      element_class, "Deepfake detector", "Filter/Analyzer/Video",
+      "Tracks faces and classifies sliding windows of face crops with a ResNeXt50+LSTM deepfake detector; "
+      "attaches ROI metas, posts verdict messages, optionally draws them",
+      "deepfakedetect developers");
+  gst_element_class_add_static_pad_template(element_class, &sink_template);
+  gst_element_class_add_static_pad_template(element_class, &src_template);
+
+  trans_class->start = GST_DEBUG_FUNCPTR(gst_deepfake_detect_start);
+  trans_class->stop = GST_DEBUG_FUNCPTR(gst_deepfake_detect_stop);
+  trans_class->set_caps = GST_DEBUG_FUNCPTR(gst_deepfake_detect_set_caps);
+  trans_class->sink_event = GST_DEBUG_FUNCPTR(gst_deepfake_detect_sink_event);
+  trans_class->transform_ip = GST_DEBUG_FUNCPTR(gst_deepfake_detect_transform_ip);
+  trans_class->passthrough_on_same_caps = FALSE;
+
+  gst_type_mark_as_plugin_api(head_get_type(), GstPluginAPIFlags(0));
+  gst_type_mark_as_plugin_api(detector_get_type(), GstPluginAPIFlags(0));
+  gst_type_mark_as_plugin_api(aggregation_get_type(), GstPluginAPIFlags(0));
+  gst_type_mark_as_plugin_api(sync_get_type(), GstPluginAPIFlags(0));
+}
+
+// --------------------------------------------------------------- plugin
+
+static gboolean plugin_init(GstPlugin* plugin) { return GST_ELEMENT_REGISTER(deepfakedetect, plugin); }
+
+#define PACKAGE "deepfakedetect"
+GST_PLUGIN_DEFINE(GST_VERSION_MAJOR, GST_VERSION_MINOR, deepfakedetect,
+                  "Finds deepfaked faces in video (ResNeXt50+LSTM, LibTorch)", plugin_init, DFD_VERSION, "LGPL",
+                  "deepfakedetect", "https://github.com/deepfakedetect/deepfakedetect")
