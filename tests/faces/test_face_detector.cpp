@@ -233,8 +233,6 @@ TEST(FaceDetector, KindStrings) {
 }
 
 }  // namespace
-}  // namespace dfd
-
 TEST(FaceDetector, LbpCascadeFindsTheAstronaut) {
   FaceDetectorConfig c;
   c.kind = DetectorKind::Lbp;
@@ -252,3 +250,5 @@ TEST(FaceDetector, ScaleFactorMustExceedOne) {
   c.scale_factor = 1.0f;
   EXPECT_THROW(FaceDetector::create(c), std::invalid_argument);
 }
+
+}  // namespace dfd
