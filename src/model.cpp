@@ -10,6 +10,7 @@
 
 #include <torch/torch.h>
 
+#include <fstream>
 #include <mutex>
 #include <opencv2/imgproc.hpp>
 #include <regex>
@@ -27,10 +28,17 @@ struct ConvBN {
   torch::Tensor w_packed;  // oneDNN's blocked layout, reordered once at load
   int64_t stride = 1, pad = 0, groups = 1;
   torch::Tensor operator()(const torch::Tensor& x) const {
-    if (x.is_mkldnn()) return torch::mkldnn_convolution(x, w_packed, b, {pad, pad}, {stride, stride}, {1, 1}, groups);
+    if (x.is_mkldnn()) return packed(x);
     return torch::conv2d(x, w, b, {stride, stride}, {pad, pad}, {1, 1}, groups);
   }
-  void pack() { w_packed = torch::mkldnn_reorder_conv2d_weight(w.contiguous().to_mkldnn(), {pad, pad}, {stride, stride}, {1, 1}, groups); }
+  torch::Tensor b_packed;  // bias in the packed precision
+  void pack(torch::ScalarType t) {
+    w_packed = torch::mkldnn_reorder_conv2d_weight(w.contiguous().to(t).to_mkldnn(), {pad, pad}, {stride, stride}, {1, 1}, groups);
+    b_packed = b.to(t);
+  }
+  torch::Tensor packed(const torch::Tensor& x) const {
+    return torch::mkldnn_convolution(x, w_packed, b_packed, {pad, pad}, {stride, stride}, {1, 1}, groups);
+  }
 };
 
 struct Block {
@@ -77,6 +85,16 @@ ConvBN fold(const StateDict& sd, const std::string& conv, const std::string& bn,
   c.pad = pad;
   c.groups = groups;
   return c;
+}
+
+// oneDNN runs bf16 convolutions natively only with AVX512_BF16 or AMX;
+// elsewhere it emulates them, slower than fp32, so we refuse.
+bool cpu_has_bf16() {
+  std::ifstream f("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind("flags", 0) == 0) return line.find(" avx512_bf16") != std::string::npos || line.find(" amx_bf16") != std::string::npos;
+  return false;
 }
 
 std::string basename(const std::string& p) {
@@ -131,9 +149,10 @@ struct Model::Impl {
   }
 
   bool use_mkldnn = false;
+  torch::ScalarType packed_type = torch::kFloat32;  // bf16 when asked for and supported
 
   torch::Tensor feature_map(const torch::Tensor& input) const {
-    auto x = use_mkldnn ? input.contiguous().to_mkldnn() : input;
+    auto x = use_mkldnn ? input.contiguous().to(packed_type).to_mkldnn() : input;
     auto y = stem(x);
     y.relu_();
     y = torch::max_pool2d(y, {3, 3}, {2, 2}, {1, 1});
@@ -147,7 +166,7 @@ struct Model::Impl {
       z.add_(identity).relu_();
       y = z;
     }
-    return y.is_mkldnn() ? y.to_dense() : y;  // [N, 2048, 4, 4]
+    return y.is_mkldnn() ? y.to_dense().to(torch::kFloat32) : y;  // [N, 2048, 4, 4]
   }
 
   std::vector<Prediction> predictions(const torch::Tensor& h) const {
@@ -226,11 +245,18 @@ std::shared_ptr<const Model> Model::from_state_dict(const StateDict& sd, const M
     impl->blocks.push_back(std::move(b));
   }
   impl->use_mkldnn = impl->device.is_cpu() && torch::hasMKLDNN() && !std::getenv("DFD_NO_MKLDNN");
+  if (opts.precision == "bf16") {
+    if (!impl->use_mkldnn || !cpu_has_bf16())
+      throw std::runtime_error("precision=bf16 needs oneDNN on a CPU with AVX512_BF16 (or AMX); use fp32");
+    impl->packed_type = torch::kBFloat16;
+  } else if (opts.precision != "fp32") {
+    throw std::invalid_argument("unknown precision '" + opts.precision + "' (expected fp32 or bf16)");
+  }
   if (impl->use_mkldnn) {
-    impl->stem.pack();
+    impl->stem.pack(impl->packed_type);
     for (auto& b : impl->blocks)
       for (ConvBN* c : {&b.c1, &b.c2, &b.c3, &b.down})
-        if (c->w.defined()) c->pack();
+        if (c->w.defined()) c->pack(impl->packed_type);
   }
   auto w_ih = to_tensor(at(sd, "lstm.weight_ih_l0"));
   impl->w_ih_t = w_ih.t().contiguous();

@@ -17,6 +17,7 @@ namespace dfd {
 struct ModelOptions {
   std::string device = "cpu";  // "cpu"; "cuda" only where LibTorch was built with it
   int num_threads = 0;         // intra-op threads; 0 leaves LibTorch's choice
+  std::string precision = "fp32";  // backbone arithmetic: "fp32", or "bf16" on CPUs with AVX512_BF16
 };
 
 class Model {
