@@ -36,12 +36,18 @@ def main():
     ap.add_argument("--window", type=int, default=20)
     ap.add_argument("--frames", type=int, default=0)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--boxes", help="JSON {frame index: [[x, y, w, h], ...]}: crop these instead of detecting "
+                    "(to compare probabilities on exactly the same faces)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     model = ReferenceModel()
     model.load_state_dict(torch.load(a.checkpoint))
     model.eval()
     cascade = cv2.CascadeClassifier(CASCADE)
+    given = None
+    if a.boxes:
+        with open(a.boxes) as f:
+            given = {int(k): v for k, v in json.load(f).items()}
     cap = cv2.VideoCapture(a.video)
     t = {"decode": 0.0, "detect": 0.0, "crop": 0.0, "model": 0.0}
     frames = faces = 0
@@ -73,8 +79,11 @@ def main():
         if not ok or (a.frames and frames >= a.frames):
             break
         t0 = time.perf_counter()
-        gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
-        boxes = cascade.detectMultiScale(gray, 1.1, 5, minSize=(40, 40))
+        if given is not None:
+            boxes = given.get(frames, [])
+        else:
+            gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+            boxes = cascade.detectMultiScale(gray, 1.1, 5, minSize=(40, 40))
         t["detect"] += time.perf_counter() - t0
         t0 = time.perf_counter()
         for (x, y, w, h) in boxes:
