@@ -181,7 +181,8 @@ GType head_get_type() {
 GType detector_get_type() {
   static GType type = 0;
   static const GEnumValue values[] = {
-      {int(dfd::DetectorKind::Haar), "OpenCV Haar cascade", "haar"},
+      {int(dfd::DetectorKind::Haar), "OpenCV Haar frontal-face cascade", "haar"},
+      {int(dfd::DetectorKind::Lbp), "OpenCV LBP frontal-face cascade (faster)", "lbp"},
       {int(dfd::DetectorKind::YuNet), "OpenCV YuNet (needs face-detector-model, an ONNX file)", "yunet"},
       {int(dfd::DetectorKind::None), "No detector: the whole frame is the face", "none"},
       {0, nullptr, nullptr}};
@@ -996,7 +997,7 @@ static void gst_deepfake_detect_class_init(GstDeepfakeDetectClass* klass) {
    */
   g_object_class_install_property(gobject_class, PROP_FACE_DETECTOR_MODEL,
       g_param_spec_string("face-detector-model", "Face detector model",
-                          "Haar cascade XML or YuNet ONNX file; unset = the default Haar cascade (" DFD_HAAR_CASCADE ")" SINCE,
+                          "Cascade XML (haar, lbp) or YuNet ONNX file; unset = the kind's default cascade" SINCE,
                           nullptr, rw));
   /**
    * GstDeepfakeDetect:min-face-size:

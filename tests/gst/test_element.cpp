@@ -1,0 +1,755 @@
+// GstHarness tests of the deepfakedetect element. The plugin is found through
+// GST_PLUGIN_PATH (set by meson). This program is linked with export_dynamic,
+// so the plugin binds to its copy of the dfd library and Model::load_shared
+// gives every element the one model this program loaded.
+#include <gst/check/gstharness.h>
+#include <gst/gst.h>
+#include <gst/video/video.h>
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "clip.h"
+#include "crop.h"
+#include "deepfakedetect-meta.h"
+#include "model.h"
+#include "stream_analyzer.h"
+
+namespace {
+
+std::string test_model_path() {
+  const char* p = std::getenv("DFD_GST_TEST_MODEL");
+  return p ? p : "";
+}
+
+// The model shared with the elements (same path, same process).
+std::shared_ptr<const dfd::Model> g_model;
+
+class Env : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    gst_init(nullptr, nullptr);
+    ASSERT_FALSE(test_model_path().empty()) << "DFD_GST_TEST_MODEL not set";
+    g_model = dfd::Model::load_shared(test_model_path());
+  }
+  void TearDown() override { g_model.reset(); }
+};
+const auto* const env = ::testing::AddGlobalTestEnvironment(new Env);
+
+// --- frames in any of the element's formats ---------------------------------
+
+GstBuffer* make_buffer(const cv::Mat& bgr, GstVideoFormat fmt, int64_t index) {
+  GstVideoInfo info;
+  gst_video_info_set_format(&info, fmt, guint(bgr.cols), guint(bgr.rows));
+  GstBuffer* buf = gst_buffer_new_allocate(nullptr, info.size, nullptr);
+  GstVideoFrame frame;
+  EXPECT_TRUE(gst_video_frame_map(&frame, &info, buf, GST_MAP_WRITE));
+  auto copy_plane = [&](int plane, const cv::Mat& src) {
+    auto* dst = static_cast<uint8_t*>(GST_VIDEO_FRAME_PLANE_DATA(&frame, plane));
+    const int stride = GST_VIDEO_FRAME_PLANE_STRIDE(&frame, plane);
+    const size_t row = src.cols * src.elemSize();
+    for (int y = 0; y < src.rows; ++y) memcpy(dst + size_t(y) * stride, src.ptr(y), row);
+  };
+  cv::Mat m;
+  switch (fmt) {
+    case GST_VIDEO_FORMAT_BGR: copy_plane(0, bgr); break;
+    case GST_VIDEO_FORMAT_RGB: cv::cvtColor(bgr, m, cv::COLOR_BGR2RGB); copy_plane(0, m); break;
+    case GST_VIDEO_FORMAT_BGRx:
+    case GST_VIDEO_FORMAT_BGRA: cv::cvtColor(bgr, m, cv::COLOR_BGR2BGRA); copy_plane(0, m); break;
+    case GST_VIDEO_FORMAT_RGBx:
+    case GST_VIDEO_FORMAT_RGBA: cv::cvtColor(bgr, m, cv::COLOR_BGR2RGBA); copy_plane(0, m); break;
+    case GST_VIDEO_FORMAT_I420:
+    case GST_VIDEO_FORMAT_NV12: {
+      cv::cvtColor(bgr, m, cv::COLOR_BGR2YUV_I420);  // Y, then U, then V (even sizes)
+      const int w = bgr.cols, h = bgr.rows;
+      cv::Mat y = m.rowRange(0, h);
+      cv::Mat u = cv::Mat(h / 2, w / 2, CV_8UC1, m.ptr(h));
+      cv::Mat v = cv::Mat(h / 2, w / 2, CV_8UC1, m.ptr(h) + size_t(w / 2) * (h / 2));
+      copy_plane(0, y);
+      if (fmt == GST_VIDEO_FORMAT_I420) {
+        copy_plane(1, u.clone());
+        copy_plane(2, v.clone());
+      } else {
+        cv::Mat uv;
+        cv::merge(std::vector<cv::Mat>{u.clone(), v.clone()}, uv);
+        copy_plane(1, uv);
+      }
+      break;
+    }
+    default: ADD_FAILURE() << "format not handled by the test";
+  }
+  gst_video_frame_unmap(&frame);
+  GST_BUFFER_PTS(buf) = GstClockTime(index) * GST_SECOND / 25;
+  GST_BUFFER_DURATION(buf) = GST_SECOND / 25;
+  return buf;
+}
+
+std::string caps_str(GstVideoFormat fmt, cv::Size s) {
+  return std::string("video/x-raw,format=") + gst_video_format_to_string(fmt) + ",width=" + std::to_string(s.width) +
+         ",height=" + std::to_string(s.height) + ",framerate=25/1";
+}
+
+// --- a harnessed element ----------------------------------------------------
+
+struct Harness {
+  GstElement* element = nullptr;
+  GstBus* bus = nullptr;
+  GstHarness* h = nullptr;
+
+  explicit Harness(std::vector<std::pair<std::string, std::string>> props, bool with_model = true) {
+    element = gst_element_factory_make("deepfakedetect", nullptr);
+    if (!element) throw std::runtime_error("deepfakedetect not found (GST_PLUGIN_PATH?)");
+    if (with_model) g_object_set(element, "model", test_model_path().c_str(), nullptr);
+    for (auto& [k, v] : props) gst_util_set_object_arg(G_OBJECT(element), k.c_str(), v.c_str());
+    bus = gst_bus_new();
+    gst_element_set_bus(element, bus);
+    h = gst_harness_new_with_element(element, "sink", "src");
+  }
+  ~Harness() {
+    if (h) gst_harness_teardown(h);
+    gst_object_unref(bus);
+    gst_object_unref(element);
+  }
+  Harness(const Harness&) = delete;
+  Harness& operator=(const Harness&) = delete;
+
+  void set_caps(GstVideoFormat fmt, cv::Size s) { gst_harness_set_src_caps_str(h, caps_str(fmt, s).c_str()); }
+  GstFlowReturn push(const cv::Mat& bgr, int64_t index, GstVideoFormat fmt = GST_VIDEO_FORMAT_BGR) {
+    return gst_harness_push(h, make_buffer(bgr, fmt, index));
+  }
+  void eos() { ASSERT_TRUE(gst_harness_push_event(h, gst_event_new_eos())); }
+
+  std::vector<GstMessage*> messages() {  // caller unrefs (see Msgs)
+    std::vector<GstMessage*> out;
+    while (GstMessage* m = gst_bus_pop(bus)) out.push_back(m);
+    return out;
+  }
+  uint64_t u64(const char* prop) {
+    guint64 v = 0;
+    g_object_get(element, prop, &v, nullptr);
+    return v;
+  }
+};
+
+// All messages of a run, parsed.
+struct Msgs {
+  std::vector<DfdWindowVerdict> windows;
+  std::vector<DfdFrameVerdict> frames;
+  std::vector<GstMessage*> summaries, errors, warnings, all;
+  explicit Msgs(std::vector<GstMessage*> v) : all(std::move(v)) {
+    for (GstMessage* m : all) {
+      DfdWindowVerdict w;
+      DfdFrameVerdict f;
+      if (dfd_message_parse_window(m, &w)) windows.push_back(w);
+      else if (dfd_message_parse_frame(m, &f)) frames.push_back(f);
+      else if (dfd_message_has_name(m, DFD_MESSAGE_SUMMARY)) summaries.push_back(m);
+      else if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_ERROR) errors.push_back(m);
+      else if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_WARNING) warnings.push_back(m);
+    }
+  }
+  ~Msgs() {
+    for (GstMessage* m : all) gst_message_unref(m);
+  }
+  std::string error_text(size_t i = 0) const {
+    GError* e = nullptr;
+    gchar* dbg = nullptr;
+    gst_message_parse_error(errors.at(i), &e, &dbg);
+    std::string s = std::string(e->message) + " | " + (dbg ? dbg : "");
+    g_error_free(e);
+    g_free(dbg);
+    return s;
+  }
+};
+
+std::vector<DfdFaceVerdict> verdicts(GstBuffer* buf) {
+  const guint n = dfd_buffer_get_verdicts(buf, nullptr, 0);
+  std::vector<DfdFaceVerdict> v(n);
+  dfd_buffer_get_verdicts(buf, v.data(), n);
+  return v;
+}
+
+float iou(const cv::Rect& a, const cv::Rect& b) {
+  const float i = float((a & b).area());
+  return i / float(a.area() + b.area() - i);
+}
+
+// The library's verdicts on the same frames (sync: every window analysed).
+dfd::AnalyzerConfig lib_config(int window, int stride) {
+  dfd::AnalyzerConfig c;
+  c.window_size = window;
+  c.window_stride = stride;
+  c.head = g_model->card().head;
+  return c;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+
+TEST(Element, RegisteredWithDocumentedProperties) {
+  GstElementFactory* f = gst_element_factory_find("deepfakedetect");
+  ASSERT_NE(f, nullptr);
+  EXPECT_STREQ(gst_element_factory_get_metadata(f, GST_ELEMENT_METADATA_KLASS), "Filter/Analyzer/Video");
+  GstPlugin* p = gst_plugin_load_by_name("deepfakedetect");
+  ASSERT_NE(p, nullptr);
+  gst_object_unref(p);
+  gst_object_unref(f);
+
+  GstElement* e = gst_element_factory_make("deepfakedetect", nullptr);
+  ASSERT_NE(e, nullptr);
+  const char* expected[] = {"model", "head", "window-size", "window-stride", "interval", "detect-interval",
+                            "face-detector", "face-detector-model", "min-face-size", "max-faces", "track-expiry",
+                            "crop-margin", "threshold", "aggregation", "device", "num-threads",
+                            "max-queued-windows", "sync", "overlay", "post-messages", "frame-messages",
+                            "windows-analysed", "windows-skipped", "frames-processed"};
+  for (const char* name : expected) {
+    GParamSpec* ps = g_object_class_find_property(G_OBJECT_GET_CLASS(e), name);
+    ASSERT_NE(ps, nullptr) << name;
+    EXPECT_NE(std::string(g_param_spec_get_blurb(ps)).find("Since: 0.1"), std::string::npos) << name;
+  }
+  // Defaults.
+  gint ws = 0, q = 0;
+  gdouble thr = 0;
+  gchar* dev = nullptr;
+  gchar* model = nullptr;
+  gboolean overlay = TRUE, post = FALSE;
+  g_object_get(e, "window-size", &ws, "max-queued-windows", &q, "threshold", &thr, "device", &dev, "model", &model,
+               "overlay", &overlay, "post-messages", &post, nullptr);
+  EXPECT_EQ(ws, 20);
+  EXPECT_EQ(q, 8);
+  EXPECT_DOUBLE_EQ(thr, 0.5);
+  EXPECT_STREQ(dev, "cpu");
+  EXPECT_EQ(model, nullptr);
+  EXPECT_FALSE(overlay);
+  EXPECT_TRUE(post);
+  g_free(dev);
+  g_free(model);
+
+  // Round trips, enums by nick as gst-launch sets them.
+  std::vector<std::pair<const char*, const char*>> set = {
+      {"model", "/tmp/x.safetensors"}, {"head", "temporal"}, {"window-size", "7"}, {"window-stride", "3"},
+      {"interval", "2"}, {"detect-interval", "5"}, {"face-detector", "none"}, {"face-detector-model", "/tmp/y.xml"},
+      {"min-face-size", "24"}, {"max-faces", "3"}, {"track-expiry", "9"}, {"crop-margin", "0.25"},
+      {"threshold", "0.7"}, {"aggregation", "ema"}, {"device", "cuda"}, {"num-threads", "2"},
+      {"max-queued-windows", "4"}, {"sync", "false"}, {"overlay", "true"}, {"post-messages", "false"},
+      {"frame-messages", "true"}};
+  for (auto& [k, v] : set) gst_util_set_object_arg(G_OBJECT(e), k, v);
+  for (auto& [k, v] : set) {
+    GParamSpec* ps = g_object_class_find_property(G_OBJECT_GET_CLASS(e), k);
+    GValue val = G_VALUE_INIT;
+    g_value_init(&val, ps->value_type);
+    g_object_get_property(G_OBJECT(e), k, &val);
+    gchar* s = G_VALUE_HOLDS_ENUM(&val) ? g_strdup(g_enum_get_value(G_ENUM_CLASS(g_type_class_peek(ps->value_type)),
+                                                                     g_value_get_enum(&val))->value_nick)
+                                        : gst_value_serialize(&val);
+    std::string got = s;
+    if (G_VALUE_HOLDS_STRING(&val)) got = g_value_get_string(&val);
+    if (G_VALUE_HOLDS_DOUBLE(&val)) EXPECT_NEAR(g_value_get_double(&val), std::stod(v), 1e-9) << k;
+    else EXPECT_EQ(got, v) << k;
+    g_free(s);
+    g_value_unset(&val);
+  }
+  // Out of range values are refused by GObject (the old value stays).
+  g_object_set(e, "window-size", 5, nullptr);
+  gst_util_set_object_arg(G_OBJECT(e), "threshold", "0.3");
+  g_object_get(e, "window-size", &ws, "threshold", &thr, nullptr);
+  EXPECT_EQ(ws, 5);
+  EXPECT_DOUBLE_EQ(thr, 0.3);
+  gst_object_unref(e);
+}
+
+// One face, 30 frames: every frame comes out once, in order, with a face meta;
+// window messages are sane and match the library run on the same frames.
+TEST(Element, FramesMetaMessagesAndLibraryParity) {
+  const int n = 30, window = 8, stride = 4;
+  dfd_test::ClipSpec spec;
+  const auto frames = dfd_test::clip(spec, n);
+  Harness hx({{"window-size", std::to_string(window)}, {"window-stride", std::to_string(stride)},
+              {"sync", "true"}, {"frame-messages", "true"}});
+  hx.set_caps(GST_VIDEO_FORMAT_BGR, spec.size);
+  for (int i = 0; i < n; ++i) ASSERT_EQ(hx.push(frames[i], i), GST_FLOW_OK);
+  hx.eos();
+
+  // Frames: in = out, same order, each with one face.
+  ASSERT_EQ(gst_harness_buffers_received(hx.h), guint(n));
+  int with_verdict = 0;
+  for (int i = 0; i < n; ++i) {
+    GstBuffer* b = gst_harness_pull(hx.h);
+    ASSERT_NE(b, nullptr);
+    EXPECT_EQ(GST_BUFFER_PTS(b), GstClockTime(i) * GST_SECOND / 25);
+    auto v = verdicts(b);
+    ASSERT_EQ(v.size(), 1u) << "frame " << i;
+    EXPECT_EQ(v[0].track_id, 1u);
+    EXPECT_GT(v[0].width, 40);
+    EXPECT_TRUE(v[0].model && std::string(v[0].model) == g_model->card().name);
+    EXPECT_FALSE(v[0].trained);
+    if (std::string(v[0].label) != "PENDING") {
+      ++with_verdict;
+      EXPECT_GE(v[0].fake_probability, 0.0);
+      EXPECT_LE(v[0].fake_probability, 1.0);
+      EXPECT_GE(v[0].frames_ago, 0);
+      EXPECT_EQ(v[0].frames_ago, i - v[0].window_end);
+      EXPECT_LE(v[0].window_end, i);
+    } else {
+      EXPECT_EQ(v[0].fake_probability, -1.0);
+    }
+    GstVideoRegionOfInterestMeta* roi = gst_buffer_get_video_region_of_interest_meta_id(b, 0);
+    (void)roi;
+    gst_buffer_unref(b);
+  }
+  EXPECT_GT(with_verdict, 0);
+  EXPECT_EQ(gst_harness_buffers_in_queue(hx.h), 0u);
+
+  Msgs m(hx.messages());
+  EXPECT_TRUE(m.errors.empty());
+  ASSERT_EQ(m.summaries.size(), 1u);
+  // Windows: ends at 7, 11, 15, ..., 27 then the final one at 29.
+  std::vector<int64_t> ends;
+  for (const auto& w : m.windows) {
+    ends.push_back(w.window_end);
+    EXPECT_EQ(w.track_id, 1u);
+    EXPECT_GE(w.fake_probability, 0.0);
+    EXPECT_LE(w.fake_probability, 1.0);
+    EXPECT_EQ(w.timestamp, GstClockTime(w.window_end) * GST_SECOND / 25);
+    EXPECT_EQ(w.stream_time, w.timestamp);
+    EXPECT_EQ(w.running_time, w.timestamp);
+    EXPECT_EQ(w.start_pts, GstClockTime(w.window_start) * GST_SECOND / 25);
+    EXPECT_EQ(w.end_pts, GstClockTime(w.window_end + 1) * GST_SECOND / 25);
+    EXPECT_EQ(w.window_end - w.window_start + 1, w.frames);
+    EXPECT_LE(w.frames, window);
+    EXPECT_GT(w.width, 40);
+    EXPECT_TRUE(std::string(w.label) == "FAKE" || std::string(w.label) == "REAL");
+    EXPECT_EQ(std::string(w.label), w.fake_probability > 0.5 ? "FAKE" : "REAL");
+  }
+  EXPECT_EQ(ends, (std::vector<int64_t>{7, 11, 15, 19, 23, 27, 29}));
+  EXPECT_EQ(m.frames.size(), size_t(n));  // every crop scored once
+
+  // The library on the same frames gives the same windows and probabilities.
+  dfd::StreamAnalyzer lib(g_model, lib_config(window, stride));
+  std::vector<dfd::WindowVerdict> lw;
+  std::vector<dfd::FrameVerdict> lf;
+  for (int i = 0; i < n; ++i) {
+    auto r = lib.process(frames[i]);
+    lw.insert(lw.end(), r.verdicts.windows.begin(), r.verdicts.windows.end());
+  }
+  auto fin = lib.finish();
+  lw.insert(lw.end(), fin.windows.begin(), fin.windows.end());
+  ASSERT_EQ(lw.size(), m.windows.size());
+  for (size_t i = 0; i < lw.size(); ++i) {
+    EXPECT_EQ(lw[i].track_id, m.windows[i].track_id);
+    EXPECT_EQ(lw[i].start.index, m.windows[i].window_start);
+    EXPECT_EQ(lw[i].end.index, m.windows[i].window_end);
+    EXPECT_EQ(lw[i].box.x, m.windows[i].x);
+    EXPECT_EQ(lw[i].box.width, m.windows[i].width);
+    EXPECT_NEAR(lw[i].prob_fake(), m.windows[i].fake_probability, 1e-5) << "window " << i;
+    EXPECT_NEAR(lw[i].track_probability, m.windows[i].track_fake_probability, 1e-5);
+  }
+  // ... and the same as the model itself on the library's crops of the last window.
+  DfdSummary s;
+  ASSERT_TRUE(dfd_message_parse_summary(m.summaries[0], &s));
+  const auto ls = lib.summary();
+  EXPECT_EQ(std::string(s.verdict), ls.verdict);
+  EXPECT_NEAR(s.fake_probability, ls.fake_probability, 1e-5);
+  EXPECT_EQ(s.frames, uint64_t(n));
+  EXPECT_EQ(s.windows_analysed, lw.size());
+  EXPECT_EQ(s.windows_skipped, 0u);
+  EXPECT_EQ(s.crops_analysed, uint64_t(n));
+  ASSERT_EQ(s.n_tracks, 1u);
+  DfdTrackSummary t;
+  ASSERT_TRUE(dfd_message_get_summary_track(m.summaries[0], 0, &t));
+  EXPECT_EQ(t.track_id, 1u);
+  EXPECT_EQ(t.frames, n);
+  EXPECT_EQ(t.first_frame, 0);
+  EXPECT_EQ(t.last_frame, n - 1);
+}
+
+// The window verdict equals Model::classify_windows on the model's features of
+// the very crops (reference and temporal heads).
+TEST(Element, WindowVerdictEqualsModelOnCrops) {
+  for (const char* head : {"reference", "temporal"}) {
+    const int n = 6;
+    dfd_test::ClipSpec spec;
+    spec.step = 0;  // still: the box stays put
+    const auto frames = dfd_test::clip(spec, n);
+    Harness hx({{"window-size", "6"}, {"sync", "true"}, {"head", head}});
+    hx.set_caps(GST_VIDEO_FORMAT_BGR, spec.size);
+    for (int i = 0; i < n; ++i) ASSERT_EQ(hx.push(frames[i], i), GST_FLOW_OK);
+    hx.eos();
+    Msgs m(hx.messages());
+    ASSERT_EQ(m.windows.size(), 1u) << head;
+    const auto& w = m.windows[0];
+    std::vector<cv::Mat> crops;
+    for (int i = 0; i < n; ++i)
+      crops.push_back(dfd::crop_face(frames[i], cv::Rect(w.x, w.y, w.width, w.height)));
+    auto feats = g_model->features(crops);
+    std::vector<const dfd::Feature*> win;
+    for (auto& f : feats) win.push_back(&f);
+    auto pred = g_model->classify_windows({win}, dfd::head_mode_from_string(head));
+    EXPECT_NEAR(pred[0].prob_fake, w.fake_probability, 1e-5) << head;
+  }
+}
+
+// Window verdicts are drained before EOS goes on, with a slow model too.
+TEST(Element, EosDrainsPendingWindows) {
+  setenv("DFD_TEST_WORKER_DELAY_MS", "150", 1);
+  const int n = 25;
+  dfd_test::ClipSpec spec;
+  const auto frames = dfd_test::clip(spec, n);
+  Harness hx({{"window-size", "5"}, {"sync", "true"}, {"face-detector", "none"}, {"max-queued-windows", "2"}});
+  unsetenv("DFD_TEST_WORKER_DELAY_MS");
+  hx.set_caps(GST_VIDEO_FORMAT_BGR, spec.size);
+  for (int i = 0; i < n; ++i) ASSERT_EQ(hx.push(frames[i], i), GST_FLOW_OK);
+  hx.eos();  // returns once the EOS event has gone through the element
+  GstEvent* ev = nullptr;
+  bool saw_eos = false;
+  while ((ev = gst_harness_try_pull_event(hx.h))) {
+    saw_eos |= GST_EVENT_TYPE(ev) == GST_EVENT_EOS;
+    gst_event_unref(ev);
+  }
+  EXPECT_TRUE(saw_eos);
+  Msgs m(hx.messages());
+  ASSERT_EQ(m.windows.size(), 5u);  // every window was posted before EOS left
+  EXPECT_EQ(m.windows.back().window_end, n - 1);
+  ASSERT_EQ(m.summaries.size(), 1u);
+  // The summary comes after the last window.
+  size_t last_window = 0, summary = 0;
+  for (size_t i = 0; i < m.all.size(); ++i) {
+    if (dfd_message_has_name(m.all[i], DFD_MESSAGE_WINDOW)) last_window = i;
+    if (dfd_message_has_name(m.all[i], DFD_MESSAGE_SUMMARY)) summary = i;
+  }
+  EXPECT_GT(summary, last_window);
+  EXPECT_EQ(hx.u64("windows-analysed"), 5u);
+}
+
+// A flush forgets tracks and windows: windows after it hold only later frames
+// and the face gets a new track id.
+TEST(Element, FlushResetsTracksAndWindows) {
+  dfd_test::ClipSpec spec;
+  const auto frames = dfd_test::clip(spec, 20);
+  Harness hx({{"window-size", "6"}, {"sync", "true"}});
+  hx.set_caps(GST_VIDEO_FORMAT_BGR, spec.size);
+  for (int i = 0; i < 9; ++i) ASSERT_EQ(hx.push(frames[i], i), GST_FLOW_OK);  // one window (0-5), 3 crops held
+  // Let window 0-5 be classified: a flush would drop it if still queued.
+  for (int k = 0; k < 1000 && hx.u64("windows-analysed") < 1; ++k) g_usleep(10000);
+  ASSERT_TRUE(gst_harness_push_event(hx.h, gst_event_new_flush_start()));
+  ASSERT_TRUE(gst_harness_push_event(hx.h, gst_event_new_flush_stop(TRUE)));
+  GstSegment seg;
+  gst_segment_init(&seg, GST_FORMAT_TIME);
+  ASSERT_TRUE(gst_harness_push_event(hx.h, gst_event_new_segment(&seg)));
+  for (int i = 9; i < 20; ++i) ASSERT_EQ(hx.push(frames[i], i), GST_FLOW_OK);
+  hx.eos();
+  ASSERT_EQ(gst_harness_buffers_received(hx.h), 20u);
+  for (int i = 0; i < 20; ++i) {
+    GstBuffer* b = gst_harness_pull(hx.h);
+    auto v = verdicts(b);
+    ASSERT_EQ(v.size(), 1u);
+    EXPECT_EQ(v[0].track_id, i < 9 ? 1u : 2u) << "frame " << i;
+    if (i >= 9) {
+      EXPECT_TRUE(v[0].window_end < 0 || v[0].window_start >= 9) << "frame " << i;
+    }
+    gst_buffer_unref(b);
+  }
+  Msgs m(hx.messages());
+  std::vector<std::pair<int64_t, int64_t>> spans;
+  for (const auto& w : m.windows) spans.push_back({w.window_start, w.window_end});
+  // Track 1: 0-5 (its 3 held crops are dropped by the flush); track 2: 9-14,
+  // then at EOS the last window ending on its last crop (14-19).
+  const std::vector<std::pair<int64_t, int64_t>> expect{{0, 5}, {9, 14}, {14, 19}};
+  EXPECT_EQ(spans, expect);
+}
+
+// A resolution change mid-stream finishes the old tracks' windows and goes on.
+TEST(Element, CapsChangeMidStream) {
+  dfd_test::ClipSpec a, b;
+  b.size = {640, 400};
+  b.side = 320;
+  const auto fa = dfd_test::clip(a, 8), fb = dfd_test::clip(b, 8);
+  Harness hx({{"window-size", "5"}, {"sync", "true"}});
+  hx.set_caps(GST_VIDEO_FORMAT_BGR, a.size);
+  for (int i = 0; i < 8; ++i) ASSERT_EQ(hx.push(fa[i], i), GST_FLOW_OK);
+  hx.set_caps(GST_VIDEO_FORMAT_I420, b.size);
+  for (int i = 0; i < 8; ++i) ASSERT_EQ(hx.push(fb[i], 8 + i, GST_VIDEO_FORMAT_I420), GST_FLOW_OK);
+  hx.eos();
+  ASSERT_EQ(gst_harness_buffers_received(hx.h), 16u);
+  for (int i = 0; i < 16; ++i) {
+    GstBuffer* buf = gst_harness_pull(hx.h);
+    auto v = verdicts(buf);
+    ASSERT_EQ(v.size(), 1u) << i;
+    if (i >= 8) {
+      EXPECT_GT(v[0].track_id, 1u);
+      EXPECT_LE(v[0].x + v[0].width, b.size.width);
+      EXPECT_GT(v[0].width, 55);  // the bigger face of the bigger frame (about 62 px)
+    }
+    gst_buffer_unref(buf);
+  }
+  Msgs m(hx.messages());
+  EXPECT_TRUE(m.errors.empty());
+  std::vector<std::pair<int64_t, int64_t>> spans;
+  for (const auto& w : m.windows) spans.push_back({w.window_start, w.window_end});
+  // Old size: 0-4, then the last window (3-7) at the caps change; new size: 8-12, 11-15.
+  const std::vector<std::pair<int64_t, int64_t>> expect{{0, 4}, {3, 7}, {8, 12}, {11, 15}};
+  EXPECT_EQ(spans, expect);
+  ASSERT_GE(m.windows.size(), 2u);
+  EXPECT_TRUE(m.windows[1].final);
+}
+
+// Every listed format: the same face found, frames intact, overlay drawn.
+TEST(Element, EveryFormat) {
+  dfd_test::ClipSpec spec;
+  const auto frames = dfd_test::clip(spec, 3);
+  cv::Rect reference;
+  for (GstVideoFormat fmt : {GST_VIDEO_FORMAT_BGR, GST_VIDEO_FORMAT_BGRx, GST_VIDEO_FORMAT_BGRA, GST_VIDEO_FORMAT_RGB,
+                             GST_VIDEO_FORMAT_RGBx, GST_VIDEO_FORMAT_RGBA, GST_VIDEO_FORMAT_I420,
+                             GST_VIDEO_FORMAT_NV12}) {
+    SCOPED_TRACE(gst_video_format_to_string(fmt));
+    for (bool overlay : {false, true}) {
+      Harness hx({{"window-size", "2"}, {"sync", "true"}, {"overlay", overlay ? "true" : "false"}});
+      hx.set_caps(fmt, spec.size);
+      for (int i = 0; i < 3; ++i) ASSERT_EQ(hx.push(frames[i], i, fmt), GST_FLOW_OK);
+      hx.eos();
+      ASSERT_EQ(gst_harness_buffers_received(hx.h), 3u);
+      for (int i = 0; i < 3; ++i) {
+        GstBuffer* out = gst_harness_pull(hx.h);
+        auto v = verdicts(out);
+        ASSERT_EQ(v.size(), 1u);
+        const cv::Rect box(v[0].x, v[0].y, v[0].width, v[0].height);
+        if (i == 0 && fmt == GST_VIDEO_FORMAT_BGR) reference = box;
+        if (i == 0) {
+          EXPECT_GT(iou(box, reference), 0.8f) << box;
+        }
+        GstBuffer* in = make_buffer(frames[i], fmt, i);
+        GstMapInfo mi, mo;
+        gst_buffer_map(in, &mi, GST_MAP_READ);
+        gst_buffer_map(out, &mo, GST_MAP_READ);
+        ASSERT_EQ(mi.size, mo.size);
+        const bool same = memcmp(mi.data, mo.data, mi.size) == 0;
+        EXPECT_EQ(same, !overlay) << "frame " << i;  // untouched unless drawing
+        gst_buffer_unmap(in, &mi);
+        gst_buffer_unmap(out, &mo);
+        gst_buffer_unref(in);
+        gst_buffer_unref(out);
+      }
+      Msgs m(hx.messages());
+      EXPECT_TRUE(m.errors.empty());
+      EXPECT_EQ(m.windows.size(), 2u);
+    }
+  }
+}
+
+// The overlay draws the box in the verdict's colour and the untrained notice.
+TEST(Element, OverlayColoursAndNotice) {
+  dfd_test::ClipSpec spec;
+  spec.step = 0;
+  const auto frames = dfd_test::clip(spec, 4);
+  for (const char* thr : {"0.0", "1.0"}) {  // everything FAKE, everything REAL
+    Harness hx({{"window-size", "1"}, {"sync", "true"}, {"overlay", "true"}, {"threshold", thr}});
+    hx.set_caps(GST_VIDEO_FORMAT_BGR, spec.size);
+    for (int i = 0; i < 4; ++i) {
+      if (i == 3)  // let the worker catch up so that frame 3 carries a verdict
+        for (int k = 0; k < 500 && hx.u64("windows-analysed") < 3; ++k) g_usleep(10000);
+      ASSERT_EQ(hx.push(frames[i], i), GST_FLOW_OK);
+    }
+    hx.eos();
+    for (int i = 0; i < 4; ++i) {
+      GstBuffer* out = gst_harness_pull(hx.h);
+      auto v = verdicts(out);
+      ASSERT_EQ(v.size(), 1u);
+      if (i == 3) {
+        EXPECT_STREQ(v[0].label, thr[0] == '0' ? "FAKE" : "REAL");
+        GstMapInfo mo;
+        gst_buffer_map(out, &mo, GST_MAP_READ);
+        GstVideoInfo info;
+        gst_video_info_set_format(&info, GST_VIDEO_FORMAT_BGR, spec.size.width, spec.size.height);
+        cv::Mat img(spec.size, CV_8UC3, mo.data, GST_VIDEO_INFO_PLANE_STRIDE(&info, 0));
+        // Left edge of the box, half way down.
+        const cv::Vec3b px = img.at<cv::Vec3b>(v[0].y + v[0].height / 2, v[0].x + 1);
+        if (thr[0] == '0') EXPECT_EQ(px, cv::Vec3b(0, 0, 255));
+        else EXPECT_EQ(px, cv::Vec3b(0, 200, 0));
+        // The untrained-model banner: dark grey top-left corner.
+        const cv::Vec3b corner = img.at<cv::Vec3b>(1, 1);
+        EXPECT_EQ(corner, cv::Vec3b(40, 40, 40));
+        gst_buffer_unmap(out, &mo);
+      }
+      gst_buffer_unref(out);
+    }
+  }
+}
+
+TEST(Element, NoFace) {
+  dfd_test::ClipSpec spec;
+  spec.faces = false;
+  const auto frames = dfd_test::clip(spec, 10);
+  Harness hx({{"window-size", "4"}, {"sync", "true"}});
+  hx.set_caps(GST_VIDEO_FORMAT_BGR, spec.size);
+  for (int i = 0; i < 10; ++i) ASSERT_EQ(hx.push(frames[i], i), GST_FLOW_OK);
+  hx.eos();
+  ASSERT_EQ(gst_harness_buffers_received(hx.h), 10u);
+  for (int i = 0; i < 10; ++i) {
+    GstBuffer* b = gst_harness_pull(hx.h);
+    EXPECT_EQ(verdicts(b).size(), 0u);
+    gst_buffer_unref(b);
+  }
+  Msgs m(hx.messages());
+  EXPECT_TRUE(m.windows.empty());
+  ASSERT_EQ(m.summaries.size(), 1u);
+  DfdSummary s;
+  ASSERT_TRUE(dfd_message_parse_summary(m.summaries[0], &s));
+  EXPECT_STREQ(s.verdict, "NO_FACE");
+  EXPECT_EQ(s.n_tracks, 0u);
+  EXPECT_EQ(s.frames, 10u);
+}
+
+TEST(Element, ManyFaces) {
+  dfd_test::ClipSpec spec;
+  spec.size = {960, 320};  // three faces of about 60 px, found on every frame
+  spec.copies = 3;
+  spec.side = 300;
+  const auto frames = dfd_test::clip(spec, 8);
+  Harness hx({{"window-size", "4"}, {"sync", "true"}, {"max-faces", "8"}});
+  hx.set_caps(GST_VIDEO_FORMAT_BGR, spec.size);
+  for (int i = 0; i < 8; ++i) ASSERT_EQ(hx.push(frames[i], i), GST_FLOW_OK);
+  hx.eos();
+  std::set<uint64_t> ids;
+  for (int i = 0; i < 8; ++i) {
+    GstBuffer* b = gst_harness_pull(hx.h);
+    auto v = verdicts(b);
+    EXPECT_EQ(v.size(), 3u) << "frame " << i;
+    for (auto& f : v) ids.insert(f.track_id);
+    gst_buffer_unref(b);
+  }
+  EXPECT_EQ(ids, (std::set<uint64_t>{1, 2, 3}));  // stable ids: three tracks, no more
+  Msgs m(hx.messages());
+  EXPECT_EQ(m.windows.size(), 6u);  // 2 per face
+  DfdSummary s;
+  ASSERT_EQ(m.summaries.size(), 1u);
+  ASSERT_TRUE(dfd_message_parse_summary(m.summaries[0], &s));
+  EXPECT_EQ(s.n_tracks, 3u);
+  // max-faces 2 keeps the two largest.
+  Harness h2({{"window-size", "4"}, {"sync", "true"}, {"max-faces", "2"}});
+  h2.set_caps(GST_VIDEO_FORMAT_BGR, spec.size);
+  ASSERT_EQ(h2.push(frames[0], 0), GST_FLOW_OK);
+  GstBuffer* b = gst_harness_pull(h2.h);
+  EXPECT_EQ(verdicts(b).size(), 2u);
+  gst_buffer_unref(b);
+}
+
+// A bad model is an error on the bus (naming the file), not a crash.
+TEST(Element, BadModelIsAnErrorOnTheBus) {
+  const std::string bad_files[] = {"/nonexistent/model.safetensors", std::string(std::getenv("DFD_TEST_DATA")) + "/astronaut.png"};
+  for (const auto& path : bad_files) {
+    GstElement* e = gst_element_factory_make("deepfakedetect", nullptr);
+    g_object_set(e, "model", path.c_str(), nullptr);
+    GstBus* bus = gst_bus_new();
+    gst_element_set_bus(e, bus);
+    EXPECT_EQ(gst_element_set_state(e, GST_STATE_PAUSED), GST_STATE_CHANGE_FAILURE);
+    GstMessage* err = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR);
+    ASSERT_NE(err, nullptr) << path;
+    GError* ge = nullptr;
+    gchar* dbg = nullptr;
+    gst_message_parse_error(err, &ge, &dbg);
+    EXPECT_NE(std::string(ge->message).find(path), std::string::npos) << ge->message;
+    EXPECT_TRUE(ge->domain == GST_RESOURCE_ERROR);
+    g_error_free(ge);
+    g_free(dbg);
+    gst_message_unref(err);
+    gst_element_set_state(e, GST_STATE_NULL);
+    gst_object_unref(bus);
+    gst_object_unref(e);
+  }
+  // Bad settings are errors too: device=cuda without CUDA.
+  GstElement* e = gst_element_factory_make("deepfakedetect", nullptr);
+  g_object_set(e, "model", test_model_path().c_str(), "device", "cuda", nullptr);
+  GstBus* bus = gst_bus_new();
+  gst_element_set_bus(e, bus);
+  EXPECT_EQ(gst_element_set_state(e, GST_STATE_PAUSED), GST_STATE_CHANGE_FAILURE);
+  GstMessage* err = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR);
+  EXPECT_NE(err, nullptr);
+  if (err) gst_message_unref(err);
+  gst_element_set_state(e, GST_STATE_NULL);
+  gst_object_unref(bus);
+  gst_object_unref(e);
+}
+
+TEST(Element, UnsetModelWarnsUntrained) {
+  Harness hx({{"window-size", "2"}, {"sync", "true"}, {"face-detector", "none"}}, /*with_model=*/false);
+  Msgs m(hx.messages());
+  ASSERT_EQ(m.warnings.size(), 1u);
+  GError* ge = nullptr;
+  gst_message_parse_warning(m.warnings[0], &ge, nullptr);
+  EXPECT_NE(std::string(ge->message).find("UNTRAINED"), std::string::npos);
+  g_error_free(ge);
+  EXPECT_TRUE(m.errors.empty());
+}
+
+// Live: a head far slower than the video never holds frames up; windows that
+// find the queue full are skipped and counted.
+TEST(Element, LiveNeverBlocks) {
+  setenv("DFD_TEST_WORKER_DELAY_MS", "400", 1);
+  const int n = 40;
+  dfd_test::ClipSpec spec;
+  spec.size = {160, 120};
+  const auto frames = dfd_test::clip(spec, n);
+  Harness hx({{"window-size", "2"}, {"window-stride", "1"}, {"sync", "false"}, {"face-detector", "none"},
+              {"max-queued-windows", "2"}});
+  unsetenv("DFD_TEST_WORKER_DELAY_MS");
+  hx.set_caps(GST_VIDEO_FORMAT_BGR, spec.size);
+  const auto t0 = std::chrono::steady_clock::now();
+  double worst = 0;
+  for (int i = 0; i < n; ++i) {
+    const auto a = std::chrono::steady_clock::now();
+    ASSERT_EQ(hx.push(frames[i], i), GST_FLOW_OK);
+    worst = std::max(worst, std::chrono::duration<double>(std::chrono::steady_clock::now() - a).count());
+    GstBuffer* b = gst_harness_pull(hx.h);  // the frame is out at once
+    ASSERT_NE(b, nullptr);
+    EXPECT_EQ(verdicts(b).size(), 1u);
+    gst_buffer_unref(b);
+  }
+  const double pushing = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  // 39 windows at 400 ms each would take 15 s: frames must not wait for them.
+  EXPECT_LT(pushing, 4.0);
+  EXPECT_LT(worst, 0.3);
+  EXPECT_GT(hx.u64("windows-skipped"), 0u);
+  EXPECT_EQ(hx.u64("frames-processed"), uint64_t(n));
+  hx.eos();
+  Msgs m(hx.messages());
+  ASSERT_EQ(m.summaries.size(), 1u);
+  DfdSummary s;
+  ASSERT_TRUE(dfd_message_parse_summary(m.summaries[0], &s));
+  EXPECT_GT(s.windows_skipped, 0u);
+  EXPECT_EQ(s.windows_analysed + s.windows_skipped, uint64_t(n - 1));  // a window ends on every frame but the first
+  EXPECT_EQ(s.frames, uint64_t(n));
+  std::printf("live: %d frames pushed in %.3f s (worst %.1f ms), %llu windows analysed, %llu skipped\n", n, pushing,
+              worst * 1e3, (unsigned long long)s.windows_analysed, (unsigned long long)s.windows_skipped);
+}
+
+// interval and detect-interval: fewer crops, boxes still on every frame.
+TEST(Element, IntervalsKeepBoxesOnEveryFrame) {
+  const int n = 12;
+  dfd_test::ClipSpec spec;
+  const auto frames = dfd_test::clip(spec, n);
+  Harness hx({{"window-size", "3"}, {"sync", "true"}, {"interval", "2"}, {"detect-interval", "4"},
+              {"frame-messages", "true"}});
+  hx.set_caps(GST_VIDEO_FORMAT_BGR, spec.size);
+  for (int i = 0; i < n; ++i) ASSERT_EQ(hx.push(frames[i], i), GST_FLOW_OK);
+  hx.eos();
+  for (int i = 0; i < n; ++i) {
+    GstBuffer* b = gst_harness_pull(hx.h);
+    EXPECT_EQ(verdicts(b).size(), 1u) << i;
+    gst_buffer_unref(b);
+  }
+  Msgs m(hx.messages());
+  std::vector<int64_t> cropped;
+  for (const auto& f : m.frames) cropped.push_back(f.frame);
+  EXPECT_EQ(cropped, (std::vector<int64_t>{0, 2, 4, 6, 8, 10}));
+  ASSERT_EQ(m.windows.size(), 2u);
+  EXPECT_EQ(m.windows[0].window_start, 0);
+  EXPECT_EQ(m.windows[0].window_end, 4);
+  EXPECT_EQ(m.windows[0].frames, 3);
+}
