@@ -8,7 +8,7 @@
 
 namespace dfd {
 
-using nlohmann::json;
+using json = nlohmann::ordered_json;
 
 namespace {
 
