@@ -753,3 +753,59 @@ TEST(Element, IntervalsKeepBoxesOnEveryFrame) {
   EXPECT_EQ(m.windows[0].window_end, 4);
   EXPECT_EQ(m.windows[0].frames, 3);
 }
+
+// sync=auto follows the source: a live source never waits for the model (and
+// the element adds no latency), a file-like source gets every window analysed.
+TEST(Element, AutoSyncFollowsLivenessAndLatency) {
+  for (bool live : {true, false}) {
+    SCOPED_TRACE(live ? "live" : "not live");
+    setenv("DFD_TEST_WORKER_DELAY_MS", "200", 1);
+    const std::string desc = std::string("videotestsrc num-buffers=30 is-live=") + (live ? "true" : "false") +
+                             " ! video/x-raw,format=BGR,width=160,height=120,framerate=30/1"
+                             " ! deepfakedetect name=d face-detector=none window-size=2 window-stride=1 "
+                             "max-queued-windows=2 model=" + test_model_path() + " ! fakesink sync=true";
+    GError* err = nullptr;
+    GstElement* p = gst_parse_launch(desc.c_str(), &err);
+    ASSERT_NE(p, nullptr) << (err ? err->message : "");
+    GstElement* d = gst_bin_get_by_name(GST_BIN(p), "d");
+    const auto t0 = std::chrono::steady_clock::now();
+    ASSERT_NE(gst_element_set_state(p, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+    unsetenv("DFD_TEST_WORKER_DELAY_MS");
+    GstState st;
+    gst_element_get_state(p, &st, nullptr, 10 * GST_SECOND);
+    // The latency query (as the sink asks it) goes through the element unchanged.
+    GstQuery* q = gst_query_new_latency();
+    GstPad* src = gst_element_get_static_pad(d, "src");
+    ASSERT_TRUE(gst_pad_query(src, q));
+    gst_object_unref(src);
+    gboolean is_live = FALSE;
+    GstClockTime min = 0, max = 0;
+    gst_query_parse_latency(q, &is_live, &min, &max);
+    gst_query_unref(q);
+    EXPECT_EQ(bool(is_live), live);
+    if (live) {
+      EXPECT_EQ(min, GST_SECOND / 30);  // videotestsrc's one frame; nothing added
+    }
+    GstBus* bus = gst_element_get_bus(p);
+    GstMessage* m = gst_bus_timed_pop_filtered(bus, 60 * GST_SECOND, GstMessageType(GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
+    ASSERT_NE(m, nullptr);
+    EXPECT_EQ(GST_MESSAGE_TYPE(m), GST_MESSAGE_EOS);
+    gst_message_unref(m);
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    guint64 skipped = 0, analysed = 0;
+    g_object_get(d, "windows-skipped", &skipped, "windows-analysed", &analysed, nullptr);
+    if (live) {
+      EXPECT_GT(skipped, 0u);
+      EXPECT_LT(secs, 4.0);  // 30 frames at 30 fps: about 1 s, not 29 x 200 ms
+    } else {
+      EXPECT_EQ(skipped, 0u);
+      EXPECT_EQ(analysed, 29u);
+    }
+    std::printf("%s: %.2f s, %llu windows analysed, %llu skipped\n", live ? "live" : "not live", secs,
+                (unsigned long long)analysed, (unsigned long long)skipped);
+    gst_element_set_state(p, GST_STATE_NULL);
+    gst_object_unref(bus);
+    gst_object_unref(d);
+    gst_object_unref(p);
+  }
+}
