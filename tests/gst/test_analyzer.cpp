@@ -1,0 +1,320 @@
+// The element's library side without GStreamer: StreamAnalyzer (FaceStage +
+// WindowStage), SummaryBuilder, the JSON report and the overlay.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "clip.h"
+#include "crop.h"
+#include "model.h"
+#include "overlay.h"
+#include "report.h"
+#include "stream_analyzer.h"
+
+using namespace dfd;
+
+namespace {
+
+std::shared_ptr<const Model> model() {
+  static std::shared_ptr<const Model> m = [] {
+    const char* p = std::getenv("DFD_GST_TEST_MODEL");
+    if (!p) throw std::runtime_error("DFD_GST_TEST_MODEL not set");
+    return Model::load_shared(p);
+  }();
+  return m;
+}
+
+AnalyzerConfig whole_frame(int window, int stride) {
+  AnalyzerConfig c;
+  c.detector.kind = DetectorKind::None;
+  c.window_size = window;
+  c.window_stride = stride;
+  return c;
+}
+
+FrameTimes at(int64_t i) {
+  FrameTimes t;
+  t.index = i;
+  t.pts_ns = uint64_t(i) * 40'000'000;
+  t.duration_ns = 40'000'000;
+  return t;
+}
+
+cv::Mat small_frame(int i) {
+  dfd_test::ClipSpec s;
+  s.size = {160, 120};
+  s.side = 120;
+  return dfd_test::clip_frame(s, i);
+}
+
+std::vector<std::pair<int64_t, int64_t>> spans(const std::vector<WindowJob>& jobs) {
+  std::vector<std::pair<int64_t, int64_t>> v;
+  for (const auto& j : jobs) v.push_back({j.start_index(), j.end_index()});
+  return v;
+}
+
+}  // namespace
+
+TEST(FaceStage, WindowsEveryStrideAndALastOneAtFinish) {
+  FaceStage st(whole_frame(4, 2));
+  std::vector<WindowJob> jobs;
+  for (int i = 0; i < 9; ++i) {
+    auto out = st.process(small_frame(i), at(i));
+    ASSERT_EQ(out.faces.size(), 1u);
+    EXPECT_EQ(out.faces[0].track_id, 1u);
+    EXPECT_EQ(out.faces[0].box, cv::Rect(0, 0, 160, 120));
+    EXPECT_TRUE(out.faces[0].cropped);
+    for (auto& j : out.windows) jobs.push_back(std::move(j));
+  }
+  EXPECT_EQ(spans(jobs), (std::vector<std::pair<int64_t, int64_t>>{{0, 3}, {2, 5}, {4, 7}}));
+  auto last = st.finish();
+  EXPECT_EQ(spans(last), (std::vector<std::pair<int64_t, int64_t>>{{5, 8}}));
+  EXPECT_TRUE(last[0].final);
+  for (const auto& j : jobs) {
+    EXPECT_FALSE(j.final);
+    for (const auto& f : j.frames) EXPECT_EQ(f.crop.size(), cv::Size(kInputSize, kInputSize));
+  }
+  // After finish (or reset) track ids go on, never repeat.
+  auto out = st.process(small_frame(9), at(9));
+  ASSERT_EQ(out.faces.size(), 1u);
+  EXPECT_EQ(out.faces[0].track_id, 2u);
+}
+
+TEST(FaceStage, ShortStreamGivesOneShortWindow) {
+  FaceStage st(whole_frame(20, 0));
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(st.process(small_frame(i), at(i)).windows.empty());
+  auto last = st.finish();
+  EXPECT_EQ(spans(last), (std::vector<std::pair<int64_t, int64_t>>{{0, 2}}));
+  EXPECT_TRUE(st.finish().empty());  // nothing twice
+}
+
+TEST(FaceStage, IntervalCropsEveryNthFrame) {
+  AnalyzerConfig c = whole_frame(2, 0);
+  c.interval = 3;
+  FaceStage st(c);
+  std::vector<int64_t> cropped;
+  for (int i = 0; i < 9; ++i) {
+    auto out = st.process(small_frame(i), at(i));
+    EXPECT_EQ(out.analysed, i % 3 == 0);
+    ASSERT_EQ(out.faces.size(), 1u);  // boxes on every frame
+    if (out.faces[0].cropped) cropped.push_back(i);
+  }
+  EXPECT_EQ(cropped, (std::vector<int64_t>{0, 3, 6}));
+}
+
+TEST(AnalyzerConfig, Validation) {
+  AnalyzerConfig c;
+  EXPECT_NO_THROW(c.validate());
+  c.window_size = 0;
+  EXPECT_THROW(c.validate(), std::invalid_argument);
+  c = AnalyzerConfig();
+  c.threshold = 1.5f;
+  EXPECT_THROW(c.validate(), std::invalid_argument);
+  c = AnalyzerConfig();
+  c.interval = 0;
+  EXPECT_THROW(FaceStage{c}, std::invalid_argument);
+}
+
+// Overlapping windows share crops: each runs through the backbone once, and
+// a dropped window (a full queue) does not disturb the next ones.
+TEST(WindowStage, BackboneOncePerCropAndSkippableWindows) {
+  FaceStage st(whole_frame(4, 2));
+  std::vector<WindowJob> jobs;
+  for (int i = 0; i < 10; ++i)
+    for (auto& j : st.process(small_frame(i), at(i)).windows) jobs.push_back(std::move(j));
+  ASSERT_EQ(jobs.size(), 4u);  // 0-3, 2-5, 4-7, 6-9
+
+  WindowStage all(model(), whole_frame(4, 2));
+  int computed = 0;
+  std::vector<WindowVerdict> verdicts;
+  for (const auto& j : jobs) {
+    auto out = all.run({j});
+    computed += out.crops_computed;
+    verdicts.insert(verdicts.end(), out.windows.begin(), out.windows.end());
+  }
+  EXPECT_EQ(computed, 10);  // ten frames, ten backbone runs
+
+  // The same windows in one batch, and with window 2 (2-5) dropped.
+  WindowStage batch(model(), whole_frame(4, 2));
+  auto out = batch.run(jobs);
+  EXPECT_EQ(out.crops_computed, 10);
+  WindowStage skipping(model(), whole_frame(4, 2));
+  auto a = skipping.run({jobs[0]});
+  auto b = skipping.run({jobs[2], jobs[3]});
+  EXPECT_EQ(a.crops_computed + b.crops_computed, 10);  // frames 4 and 5 are computed for window 4-7 instead
+  ASSERT_EQ(out.windows.size(), 4u);
+  for (size_t i = 0; i < 4; ++i) EXPECT_NEAR(out.windows[i].prob_fake(), verdicts[i].prob_fake(), 1e-5);
+  EXPECT_NEAR(b.windows[0].prob_fake(), verdicts[2].prob_fake(), 1e-5);
+  EXPECT_NEAR(b.windows[1].prob_fake(), verdicts[3].prob_fake(), 1e-5);
+  // Aggregate: the mean of the track's windows so far.
+  EXPECT_NEAR(verdicts[3].track_probability,
+              (verdicts[0].prob_fake() + verdicts[1].prob_fake() + verdicts[2].prob_fake() + verdicts[3].prob_fake()) / 4,
+              1e-6);
+  EXPECT_EQ(verdicts[3].track_windows, 4);
+}
+
+TEST(StreamAnalyzer, EqualsModelOnTheSameCrops) {
+  for (HeadMode head : {HeadMode::Reference, HeadMode::Temporal}) {
+    AnalyzerConfig c = whole_frame(5, 0);
+    c.head = head;
+    c.frame_probabilities = true;
+    StreamAnalyzer an(model(), c);
+    std::vector<cv::Mat> crops;
+    std::vector<WindowVerdict> windows;
+    std::vector<FrameVerdict> frames;
+    for (int i = 0; i < 5; ++i) {
+      const cv::Mat f = small_frame(i);
+      crops.push_back(crop_face(f, cv::Rect(0, 0, f.cols, f.rows)));
+      auto r = an.process(f);
+      windows.insert(windows.end(), r.verdicts.windows.begin(), r.verdicts.windows.end());
+      frames.insert(frames.end(), r.verdicts.frames.begin(), r.verdicts.frames.end());
+    }
+    ASSERT_EQ(windows.size(), 1u);
+    ASSERT_EQ(frames.size(), 5u);
+    auto feats = model()->features(crops);
+    std::vector<const Feature*> w;
+    for (const auto& f : feats) w.push_back(&f);
+    auto pred = model()->classify_windows({w}, head);
+    EXPECT_NEAR(windows[0].prob_fake(), pred[0].prob_fake, 1e-5);
+    auto per_frame = model()->classify_frames(w);
+    for (int i = 0; i < 5; ++i) EXPECT_NEAR(frames[i].prob_fake, per_frame[i].prob_fake, 1e-5);
+    const auto s = an.summary();
+    EXPECT_EQ(s.frames, 5u);
+    EXPECT_EQ(s.windows_analysed, 1u);
+    EXPECT_EQ(s.crops_analysed, 5u);
+    ASSERT_EQ(s.tracks.size(), 1u);
+    EXPECT_EQ(s.tracks[0].crops, 5);
+    EXPECT_NEAR(s.fake_probability, pred[0].prob_fake, 1e-5);
+  }
+}
+
+TEST(StreamAnalyzer, FindsTheFaceWithHaar) {
+  dfd_test::ClipSpec spec;
+  AnalyzerConfig c;
+  c.window_size = 3;
+  StreamAnalyzer an(model(), c);
+  for (int i = 0; i < 3; ++i) {
+    auto r = an.process(dfd_test::clip_frame(spec, i));
+    ASSERT_EQ(r.faces.faces.size(), 1u);
+    const cv::Rect b = r.faces.faces[0].box;
+    // The portrait (256 px) sits at x 8..24, y 52; its face at about 40% of it.
+    EXPECT_GT(b.width, 40);
+    EXPECT_LT(b.width, 90);
+    EXPECT_GT(b.y, 52);
+    EXPECT_LT(b.y + b.height, 52 + 256 / 2);
+  }
+  EXPECT_EQ(an.summary().windows_analysed, 1u);
+}
+
+TEST(SummaryBuilder, VerdictIsTheWorstTrack) {
+  SummaryBuilder sb(0.5f);
+  EXPECT_EQ(sb.build().verdict, "NO_FACE");
+  WindowVerdict a, b;
+  a.track_id = 1;
+  a.start.index = 0;
+  a.end.index = 3;
+  a.frames = 4;
+  a.frame_indices = {0, 1, 2, 3};
+  a.track_probability = 0.2f;
+  b = a;
+  b.track_id = 2;
+  b.track_probability = 0.7f;
+  sb.add_window(a);
+  sb.add_window(b);
+  a.start.index = 2;
+  a.end.index = 5;
+  a.frame_indices = {2, 3, 4, 5};
+  a.track_probability = 0.3f;
+  sb.add_window(a);
+  sb.add_skipped(2);
+  auto s = sb.build();
+  EXPECT_EQ(s.verdict, "FAKE");
+  EXPECT_FLOAT_EQ(s.fake_probability, 0.7f);
+  ASSERT_EQ(s.tracks.size(), 2u);
+  EXPECT_EQ(s.tracks[0].crops, 6);  // 0..5, overlap counted once
+  EXPECT_EQ(s.tracks[0].windows, 2);
+  EXPECT_EQ(s.tracks[0].verdict, "REAL");
+  EXPECT_EQ(s.tracks[1].verdict, "FAKE");
+  EXPECT_EQ(s.windows_skipped, 2u);
+}
+
+TEST(Report, BuildsTheIssueSchemaAndRoundTrips) {
+  ReportModel m;
+  m.name = "m";
+  m.head = "reference";
+  ReportBuilder rb("clip.mp4", m, 0.5f);
+  FrameVerdict f;
+  f.track_id = 3;
+  f.times = at(1);
+  f.box = cv::Rect(1, 2, 30, 40);
+  f.prob_fake = 0.25f;
+  rb.add_frame(f);
+  f.times = at(0);
+  rb.add_frame(f);
+  WindowVerdict w;
+  w.track_id = 3;
+  w.start = at(0);
+  w.end = at(1);
+  w.frames = 2;
+  w.prediction.prob_fake = 0.8f;
+  w.track_probability = 0.8f;
+  rb.add_window(w);
+  Report r = rb.build();
+  EXPECT_EQ(r.verdict, "FAKE");
+  const auto j = nlohmann::json::parse(r.to_json());
+  EXPECT_EQ(j["source"], "clip.mp4");
+  EXPECT_EQ(j["model"]["name"], "m");
+  EXPECT_EQ(j["tracks"][0]["id"], 3);
+  EXPECT_EQ(j["tracks"][0]["frames"][0]["index"], 0);  // sorted
+  EXPECT_EQ(j["tracks"][0]["frames"][1]["bbox"], nlohmann::json({1, 2, 30, 40}));
+  EXPECT_EQ(j["tracks"][0]["windows"][0]["start_ns"], 0);
+  EXPECT_EQ(j["tracks"][0]["windows"][0]["end_ns"], 80'000'000);  // last frame's end
+  EXPECT_EQ(j["tracks"][0]["windows"][0]["frames"], 2);
+  const Report back = Report::from_json(r.to_json());
+  EXPECT_EQ(back.to_json(), r.to_json());
+  EXPECT_THROW(Report::from_json("{}"), std::runtime_error);
+  // No face at all.
+  ReportBuilder empty("x", m, 0.5f);
+  EXPECT_EQ(empty.build().verdict, "NO_FACE");
+}
+
+TEST(Overlay, DrawsInEachFormatsOwnColours) {
+  const int w = 64, h = 48;
+  const cv::Rect box(10, 10, 30, 20);
+  std::vector<OverlayItem> items{{box, OverlayItem::Kind::Fake, ""}};
+  // Packed: red in the frame's own channel order.
+  for (auto [fmt, ch, red] : {std::tuple{PixelFormat::BGR, 3, cv::Scalar(0, 0, 255)},
+                              std::tuple{PixelFormat::RGB, 3, cv::Scalar(255, 0, 0)},
+                              std::tuple{PixelFormat::RGBA, 4, cv::Scalar(255, 0, 0, 255)},
+                              std::tuple{PixelFormat::BGRx, 4, cv::Scalar(0, 0, 255, 255)}}) {
+    cv::Mat img(h, w, CV_8UC(ch), cv::Scalar::all(0));
+    RawFrame f;
+    f.format = fmt;
+    f.width = w;
+    f.height = h;
+    f.planes[0] = img.data;
+    f.strides[0] = int(img.step);
+    draw_overlay(f, items, "");
+    for (int c = 0; c < ch; ++c) EXPECT_EQ(img.ptr<uint8_t>(20)[10 * ch + c], uint8_t(red[c])) << int(fmt) << " ch " << c;
+    EXPECT_EQ(img.ptr<uint8_t>(20)[25 * ch], 0);  // inside the box: untouched
+  }
+  // I420: luma and both chroma planes carry the colour (BT.601 red: Y 81, U 90, V 240).
+  std::vector<uint8_t> yuv(w * h * 3 / 2, 128);
+  RawFrame f;
+  f.format = PixelFormat::I420;
+  f.width = w;
+  f.height = h;
+  f.planes[0] = yuv.data();
+  f.planes[1] = yuv.data() + w * h;
+  f.planes[2] = yuv.data() + w * h + w * h / 4;
+  f.strides[0] = w;
+  f.strides[1] = f.strides[2] = w / 2;
+  draw_overlay(f, items, "");
+  EXPECT_NEAR(yuv[20 * w + 10], 81, 2);
+  EXPECT_NEAR(f.planes[1][10 * (w / 2) + 5], 90, 2);
+  EXPECT_NEAR(f.planes[2][10 * (w / 2) + 5], 240, 2);
+  EXPECT_EQ(yuv[20 * w + 25], 128);
+}
