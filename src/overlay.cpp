@@ -131,7 +131,12 @@ void draw_overlay(const RawFrame& frame, const std::vector<OverlayItem>& items, 
     c.rect(r, col, box_thick);
     if (!it.text.empty()) label(c, it.text, cv::Point(r.x, r.y), col, scale, thick);
   }
-  if (!notice.empty()) label(c, notice, cv::Point(0, 0), cv::Scalar(40, 40, 40), scale * 0.9, thick);
+  if (!notice.empty()) {
+    double ns = scale * 0.9;  // shrunk until the banner fits the width
+    while (ns > 0.25 && cv::getTextSize(notice, cv::FONT_HERSHEY_SIMPLEX, ns, thick, nullptr).width + 8 > frame.width)
+      ns *= 0.9;
+    label(c, notice, cv::Point(0, 0), cv::Scalar(40, 40, 40), ns, thick);
+  }
 }
 
 }  // namespace dfd
