@@ -8,6 +8,8 @@
 // dfd library, so the model loaded here (for the report's checksum and to
 // fail early) is the very instance the element uses.
 #include <gst/gst.h>
+
+#include "dfd_config.h"
 #include <gst/video/video.h>
 
 #include <chrono>
@@ -159,6 +161,12 @@ dfd::FrameTimes times_of(gint64 index, GstClockTime pts) {
 int main(int argc, char** argv) {
   Options opt = parse_args(argc, argv);
   gst_init(nullptr, nullptr);
+  // Run from the build tree without GST_PLUGIN_PATH: look beside the tools.
+  if (GstElementFactory* f = gst_element_factory_find("deepfakedetect")) {
+    gst_object_unref(f);
+  } else {
+    gst_registry_scan_path(gst_registry_get(), DFD_BUILD_PLUGIN_DIR);
+  }
   const auto started = std::chrono::steady_clock::now();
 
   // The input: must be a readable file (or a URI).
