@@ -481,6 +481,8 @@ void decide_mode(GstDeepfakeDetect* self, Runtime* rt) {
     default: rt->blocking = !live; break;
   }
   rt->mode_decided = true;
+  // Live: detection leaves the streaming thread too, so frames never wait for it.
+  if (rt->faces) rt->faces->set_async_detection(!rt->blocking);
   GST_INFO_OBJECT(self, "upstream is %s: %s", live ? "live" : "not live",
                   rt->blocking ? "sync mode, every window is analysed (may block)"
                                : "async mode, windows are skipped when the queue is full (never blocks)");
@@ -580,6 +582,7 @@ static gboolean gst_deepfake_detect_start(GstBaseTransform* trans) {
 
     try {
       rt->faces = std::make_unique<dfd::FaceStage>(c);
+      if (rt->mode_decided) rt->faces->set_async_detection(!rt->blocking);
     } catch (const std::exception& e) {
       GST_ELEMENT_ERROR(self, RESOURCE, NOT_FOUND, ("Could not create the %s face detector", dfd::to_string(c.detector.kind)),
                         ("%s", e.what()));

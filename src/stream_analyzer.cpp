@@ -84,7 +84,21 @@ FaceStageOutput FaceStage::process(const cv::Mat& bgr, const FrameTimes& times) 
   const int64_t index = times.index;
 
   std::vector<Track> live;
-  if (out.analysed && (!detected_once_ || index - last_detect_index_ >= config_.detect_interval)) {
+  std::optional<AsyncDetections> arrived;
+  if (async_) {
+    // Results of an earlier frame are applied to this one: faces move little
+    // in a few frames, and the IoU tracker keeps their ids.
+    arrived = async_->poll();
+    const bool due = last_submit_index_ < 0 || index - last_submit_index_ >= config_.detect_interval;
+    if (out.analysed && due && async_->submit(bgr, index))
+      last_submit_index_ = index;
+  }
+  if (arrived) {
+    live = tracker_.update(arrived->detections, index);
+    last_detect_index_ = index;
+    detected_once_ = true;
+    out.detector_ran = true;
+  } else if (!async_ && out.analysed && (!detected_once_ || index - last_detect_index_ >= config_.detect_interval)) {
     auto dets = detector_->detect(bgr);
     live = tracker_.update(dets, index);
     last_detect_index_ = index;
@@ -132,7 +146,21 @@ std::vector<WindowJob> FaceStage::finish() {
   return jobs;
 }
 
+void FaceStage::set_async_detection(bool on) {
+  if (config_.detector.kind == DetectorKind::None) on = false;  // the whole frame costs nothing to "detect"
+  if (on == (async_ != nullptr)) return;
+  if (on) {
+    async_ = std::make_unique<AsyncDetector>(std::move(detector_));
+  } else {
+    async_.reset();  // joins; the detector is created afresh below
+    detector_ = FaceDetector::create(config_.detector);
+  }
+  last_submit_index_ = -1;
+}
+
 void FaceStage::reset() {
+  if (async_) async_->reset();
+  last_submit_index_ = -1;
   windows_.clear();
   tracker_.reset();
   id_offset_ = max_id_;

@@ -29,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "async_detector.h"
 #include "face_detector.h"
 #include "feature.h"
 #include "model.h"
@@ -117,6 +118,11 @@ class FaceStage {
   std::vector<WindowJob> finish();
   // Flush/seek: forget tracks and windows, nothing emitted.
   void reset();
+  // Live streams: run the detector on its own thread so process() never
+  // waits for it; boxes then come from a frame or a few earlier and the
+  // tracker coasts meanwhile. Off (the default) keeps results deterministic.
+  void set_async_detection(bool on);
+  bool async_detection() const { return async_ != nullptr; }
   const AnalyzerConfig& config() const { return config_; }
 
  private:
@@ -126,6 +132,8 @@ class FaceStage {
 
   AnalyzerConfig config_;
   std::unique_ptr<FaceDetector> detector_;
+  std::unique_ptr<AsyncDetector> async_;  // live mode: detection off the caller's thread
+  int64_t last_submit_index_ = -1;  // none yet
   Tracker tracker_;
   std::map<uint64_t, std::unique_ptr<TrackWindow>> windows_;  // by our track id
   uint64_t id_offset_ = 0;  // tracker ids restart after reset(); ours never repeat

@@ -5,7 +5,9 @@
 #include <cstdlib>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <chrono>
 #include <set>
+#include <thread>
 
 #include "clip.h"
 #include "crop.h"
@@ -317,4 +319,50 @@ TEST(Overlay, DrawsInEachFormatsOwnColours) {
   EXPECT_NEAR(f.planes[1][10 * (w / 2) + 5], 90, 2);
   EXPECT_NEAR(f.planes[2][10 * (w / 2) + 5], 240, 2);
   EXPECT_EQ(yuv[20 * w + 25], 128);
+}
+
+// Live mode: the detector runs on its own thread. process() hands frames
+// over and returns; the boxes arrive on a later frame and keep one track id.
+TEST(FaceStage, AsyncDetectionFindsTheFaceOnALaterFrame) {
+  dfd_test::ClipSpec spec;
+  AnalyzerConfig c;
+  c.window_size = 4;
+  c.detect_interval = 2;
+  FaceStage stage(c);
+  stage.set_async_detection(true);
+  ASSERT_TRUE(stage.async_detection());
+  auto first = stage.process(dfd_test::clip_frame(spec, 0), at(0));
+  EXPECT_FALSE(first.detector_ran);  // nothing can be back yet: the frame was only handed over
+  EXPECT_TRUE(first.faces.empty());
+  std::set<uint64_t> ids;
+  int frames_with_face = 0, windows = 0;
+  for (int i = 1; i < 40; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(40));  // a 25 fps camera
+    auto out = stage.process(dfd_test::clip_frame(spec, i), at(i));
+    for (const auto& f : out.faces) ids.insert(f.track_id);
+    frames_with_face += out.faces.empty() ? 0 : 1;
+    windows += int(out.windows.size());
+  }
+  EXPECT_GT(frames_with_face, 20);
+  EXPECT_EQ(ids.size(), 1u);  // one face, one track, despite late boxes
+  EXPECT_GE(windows, 4);
+  // Back to inline detection: the next detection frame runs the detector itself.
+  stage.set_async_detection(false);
+  stage.reset();
+  auto inline_out = stage.process(dfd_test::clip_frame(spec, 0), at(0));
+  EXPECT_TRUE(inline_out.detector_ran);
+  EXPECT_EQ(inline_out.faces.size(), 1u);
+}
+
+TEST(FaceStage, AsyncResetDropsResultsOfTheOldSegment) {
+  dfd_test::ClipSpec spec;
+  AnalyzerConfig c;
+  FaceStage stage(c);
+  stage.set_async_detection(true);
+  stage.process(dfd_test::clip_frame(spec, 0), at(0));  // detection in flight
+  stage.reset();                                        // a seek: it belongs to the old segment
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  auto out = stage.process(dfd_test::clip_frame(spec, 100), at(100));
+  EXPECT_FALSE(out.detector_ran);  // the old frame's boxes were discarded, a new detection just started
+  EXPECT_TRUE(out.faces.empty());
 }
