@@ -1,0 +1,148 @@
+// deepfake-serve: the HTTP service the original app talks to (POST
+// /predict_media), a JSON/HTML analysis API and an upload page, on top of the
+// deepfakedetect element. See docs/service.md.
+//
+//   deepfake-serve [--port N] [--bind ADDR] [--model PATH] [--max-upload-mb N]
+//                  [--max-concurrent N] [--timeout-s S] [element settings...]
+//
+// Prints "listening on http://ADDR:PORT" on stdout once it accepts requests.
+// Exit status: 0 after SIGINT/SIGTERM, 1 when it cannot start, 2 on a bad
+// command line.
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <stdexcept>
+#include <string>
+
+#include "dfd_config.h"
+#include "serve/server.h"
+
+namespace {
+
+const char* kUsage =
+    "usage: deepfake-serve [options]\n"
+    "  --port N              TCP port (default 5000, the original API's; 0 = any free port)\n"
+    "  --bind ADDR           IP address to listen on (default 127.0.0.1)\n"
+    "  --model PATH          model file (.pt state_dict or .safetensors); default: an UNTRAINED\n"
+    "                        seed-0 model, announced in every response\n"
+    "  --max-upload-mb N     upload size cap in MiB (default 16)\n"
+    "  --max-concurrent N    analyses running at once; more get 503 (default 2)\n"
+    "  --timeout-s S         time limit per request; beyond it 504 (default 120)\n"
+    "  --preroll-timeout-s S a file whose first frame does not decode within S seconds is\n"
+    "                        rejected as corrupt (422; default 10)\n"
+    "  --images N            suspicious crops with heatmaps per face track in /api/v1/analyze (default 3)\n"
+    "  --window-size N --window-stride N --interval N --detect-interval N\n"
+    "  --face-detector haar|yunet|none --face-detector-model PATH --min-face-size N --max-faces N\n"
+    "  --threshold P --aggregation last|mean|max|ema --head auto|reference|temporal\n"
+    "  --num-threads N --crop-margin F\n"
+    "                        deepfakedetect settings for every request (docs/element.md)\n"
+    "  --plugin-path DIR     directory holding the deepfakedetect plugin (else GST_PLUGIN_PATH)\n"
+    "  --version, --help\n";
+
+struct Usage : std::invalid_argument {
+  using std::invalid_argument::invalid_argument;
+};
+
+int to_int(const std::string& k, const std::string& v) {
+  try {
+    size_t pos = 0;
+    const long x = std::stol(v, &pos);
+    if (pos != v.size()) throw std::invalid_argument(v);
+    return int(x);
+  } catch (const std::exception&) {
+    throw Usage(k + " must be an integer, got '" + v + "'");
+  }
+}
+
+double to_double(const std::string& k, const std::string& v) {
+  try {
+    size_t pos = 0;
+    const double x = std::stod(v, &pos);
+    if (pos != v.size()) throw std::invalid_argument(v);
+    return x;
+  } catch (const std::exception&) {
+    throw Usage(k + " must be a number, got '" + v + "'");
+  }
+}
+
+dfd::serve::ServerConfig parse(int argc, char** argv) {
+  dfd::serve::ServerConfig c;
+  c.scan.window_size = 20;  // the original API's sequence length
+  for (int i = 1; i < argc; ++i) {
+    std::string k = argv[i], v;
+    if (k == "--help" || k == "-h") {
+      std::fputs(kUsage, stdout);
+      std::exit(0);
+    }
+    if (k == "--version") {
+      std::printf("deepfake-serve %s\n", DFD_VERSION);
+      std::exit(0);
+    }
+    if (k.rfind("--", 0) != 0) throw Usage("unexpected argument '" + k + "'");
+    const auto eq = k.find('=');
+    if (eq != std::string::npos) {
+      v = k.substr(eq + 1);
+      k = k.substr(0, eq);
+    } else {
+      if (i + 1 >= argc) throw Usage("option " + k + " needs a value");
+      v = argv[++i];
+    }
+    if (k == "--port") c.port = to_int(k, v);
+    else if (k == "--bind") c.bind = v;
+    else if (k == "--model") c.model = v;
+    else if (k == "--max-upload-mb") {
+      const int mb = to_int(k, v);
+      if (mb < 1 || mb > 4096) throw Usage("--max-upload-mb must be 1..4096");
+      c.max_upload_bytes = size_t(mb) << 20;
+    } else if (k == "--max-concurrent") c.max_concurrent = to_int(k, v);
+    else if (k == "--timeout-s") c.timeout_s = to_double(k, v);
+    else if (k == "--preroll-timeout-s") c.scan.preroll_timeout_s = to_double(k, v);
+    else if (k == "--images") c.images_per_track = to_int(k, v);
+    else if (k == "--window-size") c.scan.window_size = to_int(k, v);
+    else if (k == "--window-stride") c.scan.window_stride = to_int(k, v);
+    else if (k == "--interval") c.scan.interval = to_int(k, v);
+    else if (k == "--detect-interval") c.scan.detect_interval = to_int(k, v);
+    else if (k == "--face-detector") c.scan.face_detector = v;
+    else if (k == "--face-detector-model") c.scan.face_detector_model = v;
+    else if (k == "--min-face-size") c.scan.min_face_size = to_int(k, v);
+    else if (k == "--max-faces") c.scan.max_faces = to_int(k, v);
+    else if (k == "--threshold") c.scan.threshold = to_double(k, v);
+    else if (k == "--aggregation") c.scan.aggregation = v;
+    else if (k == "--head") c.scan.head = v;
+    else if (k == "--num-threads") c.scan.num_threads = to_int(k, v);
+    else if (k == "--crop-margin") c.scan.crop_margin = to_double(k, v);
+    else if (k == "--plugin-path") c.plugin_dir = v;
+    else throw Usage("unknown option " + k);
+  }
+  if (c.max_concurrent < 1 || c.max_concurrent > 64) throw Usage("--max-concurrent must be 1..64");
+  if (c.timeout_s <= 0) throw Usage("--timeout-s must be positive");
+  if (c.images_per_track < 0 || c.images_per_track > 32) throw Usage("--images must be 0..32");
+  if (c.scan.window_size < 1) throw Usage("--window-size must be at least 1");
+  if (c.scan.threshold < 0 || c.scan.threshold > 1) throw Usage("--threshold must be in [0, 1]");
+  return c;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  dfd::serve::ServerConfig config;
+  try {
+    config = parse(argc, argv);
+  } catch (const Usage& e) {
+    std::fprintf(stderr, "deepfake-serve: %s\n%s", e.what(), kUsage);
+    return 2;
+  }
+  try {
+    dfd::serve::Server server(config);
+    server.listen();
+    std::fprintf(stderr, "deepfake-serve: %s\n", server.model_summary().c_str());
+    std::printf("listening on %s\n", server.url().c_str());
+    std::fflush(stdout);
+    server.run();
+    std::fprintf(stderr, "deepfake-serve: stopping\n");
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "deepfake-serve: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,170 @@
+// Scanning a file with the deepfakedetect element, for the tools
+// (deepfake-scan, deepfake-serve): no second copy of the detection logic.
+//
+//   uridecodebin ! videoconvert ! video/x-raw,format=BGR
+//                ! deepfakedetect sync=true frame-messages=true ! fakesink
+//
+// The element's bus messages (window verdicts, per-crop scores, the summary)
+// are gathered into a dfd::Report. Videos of any length and still images
+// (one frame: one one-crop window per face) go through the same path.
+//
+// Pictures for reports (face crops and class-activation heatmaps) are made by
+// a second decode of the same file through the same decode chain, keeping
+// only the frames the report points at (its most suspicious crops), so that
+// nothing has to be held in memory during the scan. See docs/reports.md.
+//
+// Thread-safe: several scans may run at once in one process (deepfake-serve).
+// A process that holds the model (Model::load_shared) and is linked with
+// export_dynamic shares that one instance with every element it runs.
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <cstdio>
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "html_report.h"
+#include "model.h"
+#include "report.h"
+
+namespace dfd {
+
+struct ScanOptions {
+  std::string input;        // a file path (or a file:// URI)
+  std::string source_name;  // shown as the report's "source"; default: input
+  // deepfakedetect properties (see docs/element.md); empty strings leave the element's default.
+  std::string model;        // path; empty: the element's untrained seed-0 model
+  std::string head = "auto";
+  int window_size = 20;
+  int window_stride = 0;
+  int interval = 1;
+  int detect_interval = 1;
+  std::string face_detector = "haar";
+  std::string face_detector_model;
+  int min_face_size = 40;
+  int max_faces = 8;
+  double crop_margin = 0.0;
+  double threshold = 0.5;
+  std::string aggregation = "mean";
+  std::string device = "cpu";
+  int num_threads = 0;
+  bool frame_probabilities = true;  // per-crop scores in the report (needed for the pictures)
+
+  double timeout_s = 0;                       // 0 = no limit; covers the scan and the pictures
+  // A file whose first frame does not arrive this long after decoding started
+  // is reported as undecodable. (decodebin sometimes swallows a demuxer's
+  // error on a truncated header and would wait forever.)
+  double preroll_timeout_s = 10;
+  const std::atomic<bool>* cancel = nullptr;  // set from another thread to stop early
+};
+
+struct ScanProgress {
+  uint64_t frames = 0;        // frames through the element so far
+  uint64_t total_frames = 0;  // estimate from duration x frame rate; 0 when unknown
+  uint64_t position_ns = kNoTime, duration_ns = kNoTime;
+  double elapsed_s = 0;
+  bool done = false;          // the last call, after EOS
+};
+using ScanProgressCallback = std::function<void(const ScanProgress&)>;
+
+enum class ScanErrorKind {
+  Input,        // missing or unreadable file
+  NotMedia,     // content is no image or video we decode (sniffed, not by name)
+  Unsupported,  // a media type or codec without a decoder here
+  NoVideo,      // media without a video stream (e.g. audio only)
+  Decode,       // corrupt or truncated data
+  Model,        // the model could not be loaded
+  Timeout,
+  Cancelled,
+  Internal,     // plugin missing, pipeline could not be built, ...
+};
+const char* to_string(ScanErrorKind k);
+
+class ScanError : public std::runtime_error {
+ public:
+  ScanError(ScanErrorKind kind, const std::string& what) : std::runtime_error(what), kind_(kind) {}
+  ScanErrorKind kind() const { return kind_; }
+
+ private:
+  ScanErrorKind kind_;
+};
+
+// gst_init (if needed), then makes sure the deepfakedetect element can be
+// found: `plugin_dir` (if set) is scanned, then GST_PLUGIN_PATH and the
+// installed plugins. Throws ScanError(Internal) naming the fix.
+void scan_init(const std::string& plugin_dir = "");
+
+// The GStreamer type of a file's content (e.g. "video/x-msvideo", "image/png"),
+// found by typefind on its first bytes; empty when nothing matched.
+std::string sniff_media_type(const std::string& path);
+// Images and videos we accept: video/*, a few containers, raster images.
+bool is_analysable_media_type(const std::string& media_type);
+
+// Runs the element over the whole file. Throws ScanError.
+// `model` (optional) fills the report's model fields (checksum, source);
+// otherwise they come from the element's messages. The pipeline's warnings
+// (e.g. "the model is UNTRAINED") are appended to `warnings` when given.
+Report run_scan(const ScanOptions& options, const ScanProgressCallback& progress = {},
+                const Model* model = nullptr, std::vector<std::string>* warnings = nullptr);
+
+// A face crop to draw: which frame, where, and for which class the heatmap.
+struct ImageRequest {
+  uint64_t track_id = 0;
+  int64_t frame_index = -1;
+  uint64_t pts_ns = kNoTime;
+  cv::Rect bbox;
+  float fake_probability = 0.f;
+  int cls = kClassFake;
+};
+
+// Up to `per_track` crops of each track with the highest per-crop P(FAKE)
+// (ties: the earlier frame), in track order then frame order.
+std::vector<ImageRequest> most_suspicious(const Report& report, int per_track);
+// The last scored crop of the track that decided the verdict (the highest
+// track P(FAKE)), for the winning class: what the original API's `img` showed.
+// Empty when the report has no face.
+std::vector<ImageRequest> verdict_crop(const Report& report);
+
+// Decodes `options.input` again (same decode chain as run_scan) and draws
+// each request: the crop and its heatmap (face_heatmap) as PNG bytes. Stops
+// decoding after the last requested frame. Honours options.timeout_s (counted
+// from `started`, a steady-clock time in seconds; 0 = now) and cancel.
+std::vector<ReportImage> render_report_images(const ScanOptions& options, const Model& model,
+                                              const std::vector<ImageRequest>& requests, double started_s = 0,
+                                              int display_size = 224);
+
+double steady_seconds();  // the clock render_report_images' `started_s` refers to
+
+// Exit codes of deepfake-scan, documented in docs/reports.md.
+constexpr int kExitReal = 0;
+constexpr int kExitError = 1;   // unreadable input, bad model, decode error, ...
+constexpr int kExitUsage = 2;   // bad command line
+constexpr int kExitFake = 10;
+constexpr int kExitNoFace = 11;
+int exit_code_for(const Report& report);
+int exit_code_for(const ScanError& error);  // kExitError for every kind
+
+// A one-line progress bar for long scans on a terminal:
+//   [########----------------]  34%  1020/3000 frames  118.2 fps  ETA 0:16
+// Silent when `out` is not a terminal (unless forced), redrawn at most ~10x/s.
+class ProgressBar {
+ public:
+  explicit ProgressBar(FILE* out = stderr);
+  ProgressBar(FILE* out, bool enabled);
+  void update(const ScanProgress& p);
+  void finish();  // clears the line
+  bool enabled() const { return enabled_; }
+  // The text of one line (no carriage return), `width` columns of bar.
+  static std::string format(const ScanProgress& p, int width = 24);
+
+ private:
+  FILE* out_;
+  bool enabled_;
+  double last_draw_ = -1;
+  size_t last_len_ = 0;
+};
+
+}  // namespace dfd

@@ -1,0 +1,616 @@
+#include "server.h"
+
+#include <fcntl.h>
+#include <glib-unix.h>
+#include <glib/gstdio.h>
+#include <libsoup/soup.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <list>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+#include <thread>
+
+#include "architecture.h"
+#include "dfd_config.h"
+#include "heatmap.h"
+#include "html_report.h"
+#include "serve_index_html.h"  // kIndexHtml: tools/serve/index.html, embedded at build time
+#include "state_dict.h"
+
+namespace dfd::serve {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr size_t kMultipartSlack = 64 * 1024;  // multipart framing allowed on top of the file cap
+
+enum class Endpoint { Predict, Analyze };
+
+std::string error_json(int status, const std::string& message) {
+  return json{{"error", message}, {"status", status}}.dump();
+}
+
+void respond(SoupServerMessage* msg, int status, const std::string& content_type, const std::string& body) {
+  soup_server_message_set_status(msg, guint(status), nullptr);
+  SoupMessageHeaders* h = soup_server_message_get_response_headers(msg);
+  soup_message_headers_replace(h, "X-Content-Type-Options", "nosniff");
+  soup_message_headers_replace(h, "Cache-Control", "no-store");
+  soup_server_message_set_response(msg, content_type.c_str(), SOUP_MEMORY_COPY, body.data(), body.size());
+}
+
+void respond_json(SoupServerMessage* msg, int status, const std::string& body) {
+  respond(msg, status, "application/json", body);
+}
+
+void respond_error(SoupServerMessage* msg, int status, const std::string& message) {
+  respond_json(msg, status, error_json(status, message));
+}
+
+int http_status_for(ScanErrorKind k) {
+  switch (k) {
+    case ScanErrorKind::NotMedia:
+    case ScanErrorKind::Unsupported: return SOUP_STATUS_UNSUPPORTED_MEDIA_TYPE;  // 415
+    case ScanErrorKind::NoVideo:
+    case ScanErrorKind::Decode: return SOUP_STATUS_UNPROCESSABLE_ENTITY;  // 422
+    case ScanErrorKind::Timeout: return SOUP_STATUS_GATEWAY_TIMEOUT;  // 504
+    case ScanErrorKind::Cancelled: return SOUP_STATUS_SERVICE_UNAVAILABLE;
+    case ScanErrorKind::Input:
+    case ScanErrorKind::Model:
+    case ScanErrorKind::Internal: return SOUP_STATUS_INTERNAL_SERVER_ERROR;
+  }
+  return SOUP_STATUS_INTERNAL_SERVER_ERROR;
+}
+
+// A client's file name, for display only: no directories, no control
+// characters, at most 120 bytes. Never used to name a file.
+std::string display_name(const char* name) {
+  if (!name || !*name) return "upload";
+  std::string s = name;
+  const size_t slash = s.find_last_of("/\\");
+  if (slash != std::string::npos) s = s.substr(slash + 1);
+  std::string out;
+  for (unsigned char c : s)
+    if (c >= 0x20 && c != 0x7f) out += char(c);
+  if (!g_utf8_validate(out.c_str(), gssize(out.size()), nullptr)) {
+    gchar* v = g_utf8_make_valid(out.c_str(), gssize(out.size()));
+    out = v;
+    g_free(v);
+  }
+  if (out.size() > 120) {
+    const gchar* end = g_utf8_find_prev_char(out.c_str(), out.c_str() + 120);
+    out.resize(end ? size_t(end - out.c_str()) : 0);
+  }
+  return out.empty() ? "upload" : out;
+}
+
+double now_s() { return steady_seconds(); }
+
+}  // namespace
+
+struct Job {
+  Server::Impl* impl = nullptr;
+  SoupServerMessage* msg = nullptr;  // a reference is held
+  Endpoint endpoint = Endpoint::Predict;
+  bool html = false;
+  std::string path;         // the upload, in the private directory
+  std::string source_name;  // the client's file name, for display
+  double started = 0;
+  std::atomic<bool> cancel{false};
+  std::thread thread;
+  bool responded = false;   // main thread only
+  bool gone = false;        // the client went away (main thread only)
+  guint watchdog = 0;
+  gulong sig_finished = 0, sig_disconnected = 0;
+  // Written by the worker, read on the main thread once it is done.
+  int status = 500;
+  std::string content_type = "application/json";
+  std::string body;
+};
+
+struct Server::Impl {
+  ServerConfig config;
+  std::shared_ptr<const Model> model;
+  std::string model_path;  // what the elements are given (load_shared key)
+  std::string card_json;
+  std::string private_dir;
+  SoupServer* server = nullptr;
+  GMainContext* context = nullptr;
+  GMainLoop* loop = nullptr;
+  int port = 0;
+  std::list<Job*> jobs;  // running analyses (main thread only)
+  uint64_t served = 0;
+
+  void handle(SoupServerMessage* msg, const char* path, GHashTable* query);
+  void early(SoupServerMessage* msg, const char* path);
+  void analyse(SoupServerMessage* msg, Endpoint ep, bool html);
+  void start_job(Job* job);
+  void finish_job(Job* job);
+  void work(Job* job);
+  std::string health() const;
+};
+
+namespace {
+
+// Request-body size accounting for uploads sent without Content-Length.
+struct BodyGuard {
+  size_t limit = 0;
+  size_t seen = 0;
+  bool too_large = false;
+};
+
+void on_got_chunk(SoupServerMessage* msg, GBytes* chunk, gpointer user) {
+  auto* g = static_cast<BodyGuard*>(user);
+  g->seen += g_bytes_get_size(chunk);
+  if (!g->too_large && g->seen > g->limit) {
+    g->too_large = true;
+    SoupMessageBody* body = soup_server_message_get_request_body(msg);
+    soup_message_body_set_accumulate(body, FALSE);  // the rest is read and dropped
+    soup_message_body_truncate(body);
+  }
+}
+
+void early_cb(SoupServer*, SoupServerMessage* msg, const char* path, GHashTable*, gpointer user) {
+  static_cast<Server::Impl*>(user)->early(msg, path);
+}
+
+void handler_cb(SoupServer*, SoupServerMessage* msg, const char* path, GHashTable* query, gpointer user) {
+  static_cast<Server::Impl*>(user)->handle(msg, path, query);
+}
+
+void log_request(SoupServer*, SoupServerMessage* msg, gpointer) {
+  GUri* uri = soup_server_message_get_uri(msg);
+  std::fprintf(stderr, "deepfake-serve: %s %s %u\n", soup_server_message_get_method(msg),
+               uri ? g_uri_get_path(uri) : "?", soup_server_message_get_status(msg));
+}
+
+bool is_upload_path(const char* path) {
+  return g_strcmp0(path, "/predict_media") == 0 || g_strcmp0(path, "/api/v1/analyze") == 0;
+}
+
+}  // namespace
+
+void Server::Impl::early(SoupServerMessage* msg, const char* path) {
+  // Every request body is capped: uploads at the configured size, anything else at 64 KiB.
+  const bool upload = is_upload_path(path);
+  if (upload && g_strcmp0(soup_server_message_get_method(msg), SOUP_METHOD_POST) != 0) {
+    soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Allow", "POST");
+    respond_error(msg, SOUP_STATUS_METHOD_NOT_ALLOWED, std::string(path) + " accepts POST only");
+    return;
+  }
+  const size_t limit = upload ? config.max_upload_bytes + kMultipartSlack : kMultipartSlack;
+  SoupMessageHeaders* rh = soup_server_message_get_request_headers(msg);
+  if (soup_message_headers_get_encoding(rh) == SOUP_ENCODING_CONTENT_LENGTH &&
+      size_t(soup_message_headers_get_content_length(rh)) > limit) {
+    // With "Expect: 100-continue" the body is never sent; otherwise it is read and dropped.
+    soup_message_body_set_accumulate(soup_server_message_get_request_body(msg), FALSE);
+    soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Connection", "close");
+    respond_error(msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE,
+                  upload ? "upload larger than " + std::to_string(config.max_upload_bytes >> 20) + " MB"
+                         : std::string("request body too large"));
+    return;
+  }
+  auto* guard = new BodyGuard;
+  guard->limit = limit;
+  g_object_set_data_full(G_OBJECT(msg), "dfd-body-guard", guard, [](gpointer p) { delete static_cast<BodyGuard*>(p); });
+  g_signal_connect(msg, "got-chunk", G_CALLBACK(on_got_chunk), guard);
+}
+
+void Server::Impl::handle(SoupServerMessage* msg, const char* path, GHashTable* query) {
+  const char* method = soup_server_message_get_method(msg);
+  auto* guard = static_cast<BodyGuard*>(g_object_get_data(G_OBJECT(msg), "dfd-body-guard"));
+  if (guard && guard->too_large && !is_upload_path(path)) {
+    respond_error(msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, "request body too large");
+    return;
+  }
+  const bool get = g_strcmp0(method, SOUP_METHOD_GET) == 0 || g_strcmp0(method, SOUP_METHOD_HEAD) == 0;
+  if (g_strcmp0(path, "/") == 0 || g_strcmp0(path, "/index.html") == 0) {
+    if (!get) {
+      soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Allow", "GET, HEAD");
+      respond_error(msg, SOUP_STATUS_METHOD_NOT_ALLOWED, "GET only");
+      return;
+    }
+    respond(msg, SOUP_STATUS_OK, "text/html; charset=utf-8", kIndexHtml);
+    soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Content-Security-Policy",
+                                 "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+                                 "img-src data:; connect-src 'self'; frame-src 'self' about:; form-action 'self'; "
+                                 "base-uri 'none'");
+    return;
+  }
+  if (g_strcmp0(path, "/healthz") == 0) {
+    if (!get) {
+      soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Allow", "GET, HEAD");
+      respond_error(msg, SOUP_STATUS_METHOD_NOT_ALLOWED, "GET only");
+      return;
+    }
+    respond_json(msg, SOUP_STATUS_OK, health());
+    return;
+  }
+  if (g_strcmp0(path, "/predict_media") == 0) {
+    analyse(msg, Endpoint::Predict, false);
+    return;
+  }
+  if (g_strcmp0(path, "/api/v1/analyze") == 0) {
+    const char* format = query ? static_cast<const char*>(g_hash_table_lookup(query, "format")) : nullptr;
+    if (format && g_strcmp0(format, "html") != 0 && g_strcmp0(format, "json") != 0) {
+      respond_error(msg, SOUP_STATUS_BAD_REQUEST, "format must be json or html");
+      return;
+    }
+    analyse(msg, Endpoint::Analyze, g_strcmp0(format, "html") == 0);
+    return;
+  }
+  respond_error(msg, SOUP_STATUS_NOT_FOUND, "no such endpoint");
+}
+
+std::string Server::Impl::health() const {
+  const ModelCard& card = model->card();
+  json j = {{"status", "ok"},
+            {"version", DFD_VERSION},
+            {"model", {{"name", card.name}, {"trained", card.trained}, {"checksum", model->checksum()},
+                       {"head", to_string(card.head)}}},
+            {"busy", jobs.size()},
+            {"max_concurrent", config.max_concurrent},
+            {"max_upload_bytes", config.max_upload_bytes},
+            {"timeout_s", config.timeout_s},
+            {"served", served}};
+  if (!card.trained) j["model"]["notice"] = card.trust_notice();
+  return j.dump();
+}
+
+void Server::Impl::analyse(SoupServerMessage* msg, Endpoint ep, bool html) {
+  if (g_strcmp0(soup_server_message_get_method(msg), SOUP_METHOD_POST) != 0) {
+    soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Allow", "POST");
+    respond_error(msg, SOUP_STATUS_METHOD_NOT_ALLOWED, "POST only");
+    return;
+  }
+  auto* guard = static_cast<BodyGuard*>(g_object_get_data(G_OBJECT(msg), "dfd-body-guard"));
+  if (guard && guard->too_large) {
+    respond_error(msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE,
+                  "upload larger than " + std::to_string(config.max_upload_bytes >> 20) + " MB");
+    return;
+  }
+  SoupMessageHeaders* rh = soup_server_message_get_request_headers(msg);
+  const char* ctype = soup_message_headers_get_content_type(rh, nullptr);
+  if (!ctype || g_ascii_strcasecmp(ctype, "multipart/form-data") != 0) {
+    respond_error(msg, SOUP_STATUS_BAD_REQUEST, "expected a multipart/form-data upload with a field named 'file'");
+    return;
+  }
+  GBytes* body = soup_message_body_flatten(soup_server_message_get_request_body(msg));
+  SoupMultipart* mp = soup_multipart_new_from_message(rh, body);
+  g_bytes_unref(body);
+  if (!mp) {
+    respond_error(msg, SOUP_STATUS_BAD_REQUEST, "malformed multipart/form-data body");
+    return;
+  }
+  GBytes* file = nullptr;
+  std::string filename;
+  for (int i = 0; i < soup_multipart_get_length(mp); ++i) {
+    SoupMessageHeaders* ph = nullptr;
+    GBytes* pb = nullptr;
+    if (!soup_multipart_get_part(mp, i, &ph, &pb)) continue;
+    char* disposition = nullptr;
+    GHashTable* params = nullptr;
+    if (soup_message_headers_get_content_disposition(ph, &disposition, &params)) {
+      const char* name = static_cast<const char*>(g_hash_table_lookup(params, "name"));
+      if (g_strcmp0(disposition, "form-data") == 0 && g_strcmp0(name, "file") == 0 && !file) {
+        file = g_bytes_ref(pb);
+        filename = display_name(static_cast<const char*>(g_hash_table_lookup(params, "filename")));
+      }
+      g_free(disposition);
+      g_hash_table_destroy(params);
+    }
+  }
+  soup_multipart_free(mp);
+  if (!file) {
+    respond_error(msg, SOUP_STATUS_BAD_REQUEST, "no field named 'file' in the upload");
+    return;
+  }
+  const size_t size = g_bytes_get_size(file);
+  if (size == 0) {
+    g_bytes_unref(file);
+    respond_error(msg, SOUP_STATUS_BAD_REQUEST, "the uploaded file is empty");
+    return;
+  }
+  if (size > config.max_upload_bytes) {
+    g_bytes_unref(file);
+    respond_error(msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE,
+                  "upload larger than " + std::to_string(config.max_upload_bytes >> 20) + " MB");
+    return;
+  }
+  if (int(jobs.size()) >= config.max_concurrent) {
+    g_bytes_unref(file);
+    soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Retry-After", "2");
+    respond_error(msg, SOUP_STATUS_SERVICE_UNAVAILABLE,
+                  "busy: " + std::to_string(jobs.size()) + " analyses running, try again shortly");
+    return;
+  }
+  // Into the private directory under a name we choose; 0600, created exclusively.
+  std::string tmpl = private_dir + "/upload-XXXXXX";
+  std::vector<char> name(tmpl.begin(), tmpl.end());
+  name.push_back('\0');
+  const int fd = g_mkstemp_full(name.data(), O_WRONLY | O_CLOEXEC, 0600);
+  bool ok = fd >= 0;
+  if (ok) {
+    const auto* p = static_cast<const char*>(g_bytes_get_data(file, nullptr));
+    size_t off = 0;
+    while (ok && off < size) {
+      const ssize_t n = write(fd, p + off, size - off);
+      if (n < 0 && errno == EINTR) continue;
+      ok = n > 0;
+      if (ok) off += size_t(n);
+    }
+    ok = (close(fd) == 0) && ok;
+  }
+  g_bytes_unref(file);
+  if (!ok) {
+    if (fd >= 0) g_remove(name.data());
+    respond_error(msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, "could not store the upload");
+    return;
+  }
+  auto* job = new Job;
+  job->impl = this;
+  job->msg = SOUP_SERVER_MESSAGE(g_object_ref(msg));
+  job->endpoint = ep;
+  job->html = html;
+  job->path = name.data();
+  job->source_name = filename;
+  job->started = now_s();
+  start_job(job);
+}
+
+namespace {
+
+void on_client_gone(SoupServerMessage*, gpointer user) {
+  auto* job = static_cast<Job*>(user);
+  job->gone = true;
+  job->cancel = true;
+}
+
+gboolean on_watchdog(gpointer user) {
+  auto* job = static_cast<Job*>(user);
+  job->watchdog = 0;
+  job->cancel = true;
+  if (!job->responded && !job->gone) {
+    job->responded = true;
+    respond_error(job->msg, SOUP_STATUS_GATEWAY_TIMEOUT, "the analysis took too long");
+    soup_server_message_unpause(job->msg);
+  }
+  return G_SOURCE_REMOVE;
+}
+
+gboolean on_job_done(gpointer user) {
+  auto* job = static_cast<Job*>(user);
+  job->impl->finish_job(job);
+  return G_SOURCE_REMOVE;
+}
+
+}  // namespace
+
+void Server::Impl::start_job(Job* job) {
+  jobs.push_back(job);
+  soup_server_message_pause(job->msg);
+  job->sig_finished = g_signal_connect(job->msg, "finished", G_CALLBACK(on_client_gone), job);
+  job->sig_disconnected = g_signal_connect(job->msg, "disconnected", G_CALLBACK(on_client_gone), job);
+  // The worker enforces the limit itself; this catches a pipeline that does not stop.
+  job->watchdog = g_timeout_add_full(G_PRIORITY_DEFAULT, guint((config.timeout_s + 5.0) * 1000), on_watchdog, job, nullptr);
+  GMainContext* ctx = context;
+  job->thread = std::thread([job, ctx] {
+    job->impl->work(job);
+    g_main_context_invoke_full(ctx, G_PRIORITY_DEFAULT, on_job_done, job, nullptr);
+  });
+}
+
+void Server::Impl::work(Job* job) {
+  ScanOptions o = config.scan;
+  o.input = job->path;
+  o.source_name = job->source_name;
+  o.model = model_path;
+  o.timeout_s = config.timeout_s;
+  o.cancel = &job->cancel;
+  o.frame_probabilities = true;
+  try {
+    Report r = run_scan(o, {}, model.get());
+    // Clients see the model file's name, not where it lives on the server.
+    gchar* base = g_path_get_basename(r.model.source.c_str());
+    r.model.source = base;
+    g_free(base);
+    if (job->endpoint == Endpoint::Predict) {
+      // The original Flask API's response, unchanged.
+      json j;
+      if (r.verdict == "NO_FACE") {
+        j = {{"label", "No Face Detected"}, {"confidence", "0.00"}, {"img", ""}};
+      } else {
+        char conf[32];
+        std::snprintf(conf, sizeof conf, "%.4f", verdict_confidence(r));
+        std::string img;
+        const auto images = render_report_images(o, *model, verdict_crop(r), job->started);
+        if (!images.empty() && !images.front().heatmap_png.empty()) img = base64_encode(images.front().heatmap_png);
+        j = {{"label", r.verdict}, {"confidence", conf}, {"img", img}};
+      }
+      job->body = j.dump();
+      job->content_type = "application/json";
+    } else {
+      const auto images =
+          render_report_images(o, *model, most_suspicious(r, config.images_per_track), job->started);
+      if (job->html) {
+        HtmlReportOptions ho;
+        ho.model_card_json = card_json;
+        ho.images = images;
+        ho.generator = std::string("deepfake-serve ") + DFD_VERSION;
+        job->body = render_html_report(r, ho);
+        job->content_type = "text/html; charset=utf-8";
+      } else {
+        json j = json::parse(r.to_json(-1));
+        j["model_card"] = json::parse(card_json);
+        j["images"] = json::parse(report_images_json(images));
+        j["confidence"] = verdict_confidence(r);
+        job->body = j.dump();
+        job->content_type = "application/json";
+      }
+    }
+    job->status = SOUP_STATUS_OK;
+  } catch (const ScanError& e) {
+    job->status = http_status_for(e.kind());
+    job->body = json{{"error", e.what()}, {"kind", to_string(e.kind())}, {"status", job->status}}.dump();
+    job->content_type = "application/json";
+  } catch (const std::exception& e) {
+    job->status = SOUP_STATUS_INTERNAL_SERVER_ERROR;
+    job->body = error_json(job->status, std::string("internal error: ") + e.what());
+    job->content_type = "application/json";
+  }
+}
+
+void Server::Impl::finish_job(Job* job) {
+  if (job->thread.joinable()) job->thread.join();
+  if (job->watchdog) g_source_remove(job->watchdog);
+  g_signal_handler_disconnect(job->msg, job->sig_finished);
+  g_signal_handler_disconnect(job->msg, job->sig_disconnected);
+  if (!job->responded && !job->gone) {
+    job->responded = true;
+    respond(job->msg, job->status, job->content_type, job->body);
+    if (job->content_type.rfind("text/html", 0) == 0)
+      soup_message_headers_replace(soup_server_message_get_response_headers(job->msg), "Content-Security-Policy",
+                                   "default-src 'none'; img-src data:; style-src 'unsafe-inline'");
+    soup_server_message_unpause(job->msg);
+  }
+  g_remove(job->path.c_str());
+  g_object_unref(job->msg);
+  jobs.remove(job);
+  ++served;
+  delete job;
+}
+
+// ------------------------------------------------------------------ Server
+
+Server::Server(ServerConfig config) : impl_(std::make_unique<Impl>()) {
+  Impl& s = *impl_;
+  s.config = std::move(config);
+  if (s.config.max_concurrent < 1) throw std::runtime_error("--max-concurrent must be at least 1");
+  if (s.config.max_upload_bytes < 1) throw std::runtime_error("--max-upload-mb must be positive");
+  if (s.config.timeout_s <= 0) throw std::runtime_error("--timeout-s must be positive");
+  scan_init(s.config.plugin_dir);
+
+  const std::string parent = s.config.temp_parent.empty() ? g_get_tmp_dir() : s.config.temp_parent;
+  gchar* dir = g_build_filename(parent.c_str(), "deepfake-serve-XXXXXX", nullptr);
+  if (!g_mkdtemp_full(dir, 0700)) {
+    const std::string m = "could not create a private directory in " + parent + ": " + g_strerror(errno);
+    g_free(dir);
+    throw std::runtime_error(m);
+  }
+  s.private_dir = dir;
+  g_free(dir);
+
+  ModelOptions mo;
+  mo.device = s.config.scan.device.empty() ? "cpu" : s.config.scan.device;
+  mo.num_threads = s.config.scan.num_threads;
+  try {
+    if (s.config.model.empty()) {
+      // The element's default (an untrained seed-0 model) as a file, so that
+      // every element of every request finds this one instance by path
+      // (Model::load_shared). The file is removed once loaded.
+      s.model_path = s.private_dir + "/untrained-seed0.safetensors";
+      write_safetensors(s.model_path, untrained_state_dict(0), Model::untrained_card(0));
+      s.model = Model::load_shared(s.model_path, mo);
+      g_remove(s.model_path.c_str());
+    } else {
+      s.model_path = s.config.model;
+      s.model = Model::load_shared(s.model_path, mo);
+    }
+  } catch (const std::exception& e) {
+    g_remove((s.private_dir + "/untrained-seed0.safetensors").c_str());
+    g_rmdir(s.private_dir.c_str());
+    throw std::runtime_error(std::string("could not load the model: ") + e.what());
+  }
+  s.card_json = s.model->card().to_json();
+  s.context = g_main_context_ref_thread_default();
+  s.loop = g_main_loop_new(s.context, FALSE);
+  s.server = soup_server_new("server-header", "deepfake-serve ", nullptr);
+  for (const char* p : {"/predict_media", "/api/v1/analyze", "/"}) {
+    soup_server_add_early_handler(s.server, p, early_cb, &s, nullptr);
+    soup_server_add_handler(s.server, p, handler_cb, &s, nullptr);
+  }
+  g_signal_connect(s.server, "request-finished", G_CALLBACK(log_request), nullptr);
+}
+
+Server::~Server() {
+  Impl& s = *impl_;
+  if (s.server) soup_server_disconnect(s.server);
+  for (Job* j : s.jobs) j->cancel = true;
+  while (!s.jobs.empty()) g_main_context_iteration(s.context, TRUE);
+  if (s.server) g_object_unref(s.server);
+  if (s.loop) g_main_loop_unref(s.loop);
+  if (s.context) g_main_context_unref(s.context);
+  // Anything left in the private directory (nothing, normally) goes with it.
+  if (GDir* d = g_dir_open(s.private_dir.c_str(), 0, nullptr)) {
+    while (const gchar* n = g_dir_read_name(d)) {
+      gchar* p = g_build_filename(s.private_dir.c_str(), n, nullptr);
+      g_remove(p);
+      g_free(p);
+    }
+    g_dir_close(d);
+  }
+  g_rmdir(s.private_dir.c_str());
+}
+
+int Server::listen() {
+  Impl& s = *impl_;
+  GInetAddress* addr = g_inet_address_new_from_string(s.config.bind.c_str());
+  if (!addr) throw std::runtime_error("--bind must be an IP address, not '" + s.config.bind + "'");
+  if (s.config.port < 0 || s.config.port > 65535) {
+    g_object_unref(addr);
+    throw std::runtime_error("--port must be 0..65535");
+  }
+  GSocketAddress* sa = g_inet_socket_address_new(addr, guint16(s.config.port));
+  g_object_unref(addr);
+  GError* err = nullptr;
+  const gboolean ok = soup_server_listen(s.server, sa, SoupServerListenOptions(0), &err);
+  g_object_unref(sa);
+  if (!ok) {
+    const std::string m = err ? err->message : "listen failed";
+    g_clear_error(&err);
+    throw std::runtime_error("cannot listen on " + s.config.bind + ":" + std::to_string(s.config.port) + ": " + m);
+  }
+  GSList* uris = soup_server_get_uris(s.server);
+  for (GSList* u = uris; u; u = u->next) {
+    if (!s.port) s.port = g_uri_get_port(static_cast<GUri*>(u->data));
+  }
+  g_slist_free_full(uris, reinterpret_cast<GDestroyNotify>(g_uri_unref));
+  return s.port;
+}
+
+std::string Server::url() const {
+  const std::string& b = impl_->config.bind;
+  const bool v6 = b.find(':') != std::string::npos;
+  return "http://" + (v6 ? "[" + b + "]" : b) + ":" + std::to_string(impl_->port);
+}
+
+std::string Server::model_summary() const {
+  const ModelCard& card = impl_->model->card();
+  std::string s = "model " + card.name + " (" + impl_->model->source() + ", checksum " + impl_->model->checksum() + ")";
+  if (!card.trained) s += ": " + card.trust_notice() + "; every response says so";
+  return s;
+}
+
+void Server::run(bool handle_signals) {
+  Impl& s = *impl_;
+  guint sigint = 0, sigterm = 0;
+  if (handle_signals) {
+    auto stop = [](gpointer loop) -> gboolean {
+      g_main_loop_quit(static_cast<GMainLoop*>(loop));
+      return G_SOURCE_CONTINUE;
+    };
+    sigint = g_unix_signal_add(SIGINT, stop, s.loop);
+    sigterm = g_unix_signal_add(SIGTERM, stop, s.loop);
+  }
+  g_main_loop_run(s.loop);
+  if (sigint) g_source_remove(sigint);
+  if (sigterm) g_source_remove(sigterm);
+}
+
+void Server::quit() { g_main_loop_quit(impl_->loop); }
+
+}  // namespace dfd::serve

@@ -1,0 +1,65 @@
+// deepfake-serve: the HTTP service (libsoup 3, GLib main loop).
+//
+//   POST /predict_media   multipart field "file": the original Flask API's
+//                         response, {"label", "confidence", "img"}, unchanged
+//   POST /api/v1/analyze  multipart field "file": the full JSON report plus
+//                         "model_card" and "images" (crops and heatmaps,
+//                         base64 PNG); ?format=html gives the HTML report
+//   GET  /healthz         {"status": "ok", "model": {...}, "busy", ...}
+//   GET  /                the upload page
+//
+// Uploads are untrusted: capped in size (413), sniffed by content (415), written
+// only into a private mkdtemp directory under server-chosen names and removed
+// after the request; at most max_concurrent analyses run at once (503 beyond),
+// each on its own thread with a time limit (504). The main loop only parses
+// requests and writes responses, so the server keeps answering while analyses
+// run. The model is loaded once at start-up and shared by every request.
+#pragma once
+#include <glib.h>
+
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include "scan_runner.h"
+
+namespace dfd::serve {
+
+struct ServerConfig {
+  std::string bind = "127.0.0.1";  // an IP address
+  int port = 5000;                 // the original API's port; 0 = any free port
+  std::string model;               // empty: the untrained seed-0 model (responses say so)
+  size_t max_upload_bytes = 16u << 20;
+  int max_concurrent = 2;
+  double timeout_s = 120;          // per request, analysis and pictures
+  int images_per_track = 3;        // suspicious crops with heatmaps in /api/v1/analyze
+  ScanOptions scan;                // element settings for every request (input, model and limits are set per request)
+  std::string plugin_dir;          // extra directory to look for the deepfakedetect plugin
+  std::string temp_parent;         // where the private directory goes; empty: g_get_tmp_dir()
+};
+
+class Server {
+ public:
+  // Loads the model and makes the private directory. Throws std::runtime_error.
+  explicit Server(ServerConfig config);
+  ~Server();  // stops listening, waits for running analyses, removes the directory
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Starts listening on the thread-default main context; returns the bound
+  // port (the real one when config.port is 0). Throws std::runtime_error.
+  int listen();
+  std::string url() const;  // e.g. http://127.0.0.1:5000
+  // One line about the model, with the untrained warning when it applies.
+  std::string model_summary() const;
+  // Runs the main loop until quit() (or SIGINT/SIGTERM when handle_signals).
+  void run(bool handle_signals = true);
+  void quit();
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace dfd::serve
