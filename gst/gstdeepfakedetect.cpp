@@ -616,6 +616,22 @@ static gboolean gst_deepfake_detect_start(GstBaseTransform* trans) {
   return FALSE;
 }
 
+// PAUSED->READY: release a streaming thread that waits on the worker (sync
+// mode with a full queue, or draining at EOS) before the base class
+// deactivates the pads, which needs that thread's stream lock. Without this a
+// stop would wait until every queued window had been classified.
+static GstStateChangeReturn gst_deepfake_detect_change_state(GstElement* element, GstStateChange transition) {
+  auto* self = GST_DEEPFAKE_DETECT(element);
+  if (transition == GST_STATE_CHANGE_PAUSED_TO_READY) {
+    if (Runtime* rt = self->priv->rt.get()) {
+      std::lock_guard<std::mutex> lk(rt->mu);
+      rt->stopping = true;
+      rt->cv.notify_all();
+    }
+  }
+  return GST_ELEMENT_CLASS(gst_deepfake_detect_parent_class)->change_state(element, transition);
+}
+
 static gboolean gst_deepfake_detect_stop(GstBaseTransform* trans) {
   auto* self = GST_DEEPFAKE_DETECT(trans);
   try {
@@ -915,6 +931,7 @@ static void gst_deepfake_detect_class_init(GstDeepfakeDetectClass* klass) {
   gobject_class->set_property = gst_deepfake_detect_set_property;
   gobject_class->get_property = gst_deepfake_detect_get_property;
   gobject_class->finalize = gst_deepfake_detect_finalize;
+  element_class->change_state = gst_deepfake_detect_change_state;
 
   const auto rw = GParamFlags(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY);
   const auto rw_playing = GParamFlags(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING);

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <thread>
 #include <cmath>
 #include <cstdlib>
 #include <map>
@@ -808,4 +809,26 @@ TEST(Element, AutoSyncFollowsLivenessAndLatency) {
     gst_object_unref(d);
     gst_object_unref(p);
   }
+}
+
+// Stopping a pipeline whose streaming thread waits on a slow worker (sync
+// mode draining the queue at EOS) must not wait for every queued window.
+TEST(Element, StopWhileDrainingReturnsPromptly) {
+  setenv("DFD_TEST_WORKER_DELAY_MS", "1500", 1);
+  const std::string desc =
+      "videotestsrc num-buffers=12 ! video/x-raw,format=BGR,width=160,height=120,framerate=30/1"
+      " ! deepfakedetect name=d sync=true face-detector=none window-size=1 max-queued-windows=32 model=" +
+      test_model_path() + " ! fakesink sync=false";
+  GError* err = nullptr;
+  GstElement* p = gst_parse_launch(desc.c_str(), &err);
+  ASSERT_NE(p, nullptr) << (err ? err->message : "");
+  ASSERT_NE(gst_element_set_state(p, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  unsetenv("DFD_TEST_WORKER_DELAY_MS");
+  std::this_thread::sleep_for(std::chrono::milliseconds(800));  // EOS reached: 12 windows queued, draining
+  const auto t0 = std::chrono::steady_clock::now();
+  gst_element_set_state(p, GST_STATE_NULL);
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  // At most the window in progress (1.5 s) finishes; all 12 would take 18 s.
+  EXPECT_LT(secs, 8.0);
+  gst_object_unref(p);
 }
