@@ -299,6 +299,12 @@ struct Trainer::Impl {
     auto loss = torch::nn::functional::cross_entropy(out, target, torch::nn::functional::CrossEntropyFuncOptions().weight(weight));
     adam->zero_grad();
     loss.backward();
+    if (cfg.clip_grad_norm > 0) {
+      std::vector<torch::Tensor> params;
+      for (auto& g : adam->param_groups())
+        for (auto& p : g.params()) params.push_back(p);
+      torch::nn::utils::clip_grad_norm_(params, cfg.clip_grad_norm);
+    }
     adam->step();
     return loss.item<float>();
   }
@@ -311,6 +317,7 @@ Trainer::Trainer(const StateDict& init, const TrainerConfig& config) : impl_(std
   if (!(config.lr > 0)) throw std::invalid_argument("learning rate must be > 0");
   if (!(config.weight_decay >= 0)) throw std::invalid_argument("weight decay must be >= 0");
   if (!(config.dropout >= 0 && config.dropout < 1)) throw std::invalid_argument("dropout must lie in [0, 1)");
+  if (!(config.clip_grad_norm >= 0)) throw std::invalid_argument("gradient clipping norm must be >= 0");
   if (config.threads > 0) torch::set_num_threads(config.threads);
   torch::manual_seed(config.seed);
   auto w_ih = to_tensor(at(init, "lstm.weight_ih_l0")).to(torch::kFloat32);
@@ -441,7 +448,7 @@ std::vector<Feature> Trainer::features(const std::vector<cv::Mat>& crops) const 
   return out;
 }
 
-void Trainer::export_into(StateDict& sd) const {
+void Trainer::export_into(StateDict& sd, bool validate) const {
   const auto& m = *impl_;
   torch::NoGradGuard ng;
   if (m.temporal()) {
@@ -458,7 +465,36 @@ void Trainer::export_into(StateDict& sd) const {
     for (auto& b : m.backbone->named_buffers())
       sd["model." + b.key()] = from_tensor(b.value(), b.key().find("num_batches_tracked") != std::string::npos ? DType::I64 : DType::F32);
   }
-  validate_state_dict(sd);
+  if (validate) validate_state_dict(sd);
+}
+
+void Trainer::load_weights(const StateDict& sd) {
+  auto& m = *impl_;
+  torch::NoGradGuard ng;
+  auto set = [&](torch::Tensor& dst, const std::string& k) {
+    auto v = to_tensor(at(sd, k)).to(torch::kFloat32);
+    if (!v.sizes().equals(dst.sizes())) throw std::runtime_error("shape mismatch for '" + k + "'");
+    dst.copy_(v);
+  };
+  auto w_ih = to_tensor(at(sd, "lstm.weight_ih_l0")).to(torch::kFloat32);
+  if (w_ih.size(0) != 4 * kFeatureDim || w_ih.size(1) != kFeatureDim) throw std::runtime_error("shape mismatch for 'lstm.weight_ih_l0'");
+  if (m.temporal()) {
+    m.w_ih.copy_(w_ih);
+  } else {
+    auto q = w_ih.chunk(4, 0);
+    m.w_ico.copy_(torch::cat({q[0], q[2], q[3]}, 0));
+    m.w_forget.copy_(q[1]);
+  }
+  set(m.w_hh, "lstm.weight_hh_l0");
+  set(m.lin_w, "linear1.weight");
+  set(m.lin_b, "linear1.bias");
+  if (m.backbone) {
+    for (auto& p : m.backbone->named_parameters()) set(p.value(), "model." + p.key());
+    for (auto& b : m.backbone->named_buffers()) {
+      auto v = to_tensor(at(sd, "model." + b.key()));
+      b.value().copy_(v.to(b.value().scalar_type()));
+    }
+  }
 }
 
 void Trainer::save(const std::string& path) const {

@@ -31,6 +31,7 @@ struct TrainerConfig {
   double lr = 1e-5;
   double weight_decay = 1e-5;
   double dropout = 0.4;         // on the logits while training, as the original
+  double clip_grad_norm = 0;    // > 0: clip the gradients' global L2 norm to this (the original does not)
   bool freeze_lstm = false;     // train linear1 only
   bool finetune_backbone = false;  // also train the ResNeXt50 (crops in, much slower)
   double backbone_lr = 0;       // 0 = lr
@@ -76,8 +77,13 @@ class Trainer {
   void reseed(uint64_t epoch);
 
   // `sd` (a full reference state dict) with the trained tensors written in:
-  // lstm.* and linear1.* (and the backbone's when fine-tuned).
-  void export_into(StateDict& sd) const;
+  // lstm.* and linear1.* (and the backbone's when fine-tuned). With
+  // validate = false `sd` may be partial (e.g. empty: the trained tensors alone).
+  void export_into(StateDict& sd, bool validate = true) const;
+  // The reverse: the trained tensors set from `sd` (keys as export_into
+  // writes them; others ignored). Throws std::runtime_error for a missing key
+  // or a wrong shape.
+  void load_weights(const StateDict& sd);
 
   // Resumable state: trained tensors and the optimiser's moments.
   void save(const std::string& path) const;

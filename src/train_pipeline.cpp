@@ -285,6 +285,7 @@ int run(const TrainOptions& opt, const TrainIO& io) {
   if (opt.batch_size < 1) throw std::invalid_argument("--batch-size must be >= 1");
   if (opt.train_stride < 0) throw std::invalid_argument("--train-stride must be >= 1 (0 = window)");
   if (opt.prep.min_frames < 0) throw std::invalid_argument("--min-frames must be >= 1 (0 = the window)");
+  if (opt.select != "best" && opt.select != "last") throw std::invalid_argument("--select must be best or last");
   if (opt.threshold_level != "frame" && opt.threshold_level != "window" && opt.threshold_level != "video")
     throw std::invalid_argument("--threshold-level must be frame, window or video");
   const float fixed_threshold = parse_threshold_rule(opt.threshold_rule);
@@ -355,6 +356,7 @@ int run(const TrainOptions& opt, const TrainIO& io) {
     log << "deepfake-train: note: the starting backbone is UNTRAINED (random weights): its features carry little "
            "information, so expect a weak model unless --finetune-backbone or --init-model gives it a trained backbone\n";
 
+  const std::string start_checksum = model->checksum();
   PreprocessConfig prep = opt.prep;
   if (prep.min_frames == 0) prep.min_frames = evaluate_only ? model->card().window_size : opt.window;
 
@@ -527,6 +529,7 @@ int run(const TrainOptions& opt, const TrainIO& io) {
       return 130;
     }
     for (auto& q : seqs) std::vector<cv::Mat>().swap(q.crops);  // features are all we need now
+    if (!evaluate_only) model.reset();  // the starting backbone's work is done (its tensors stay in start_sd)
   }
   const double feature_seconds = seconds_since(t_feat);
   if (opt.preprocess_only) {
@@ -624,9 +627,9 @@ int run(const TrainOptions& opt, const TrainIO& io) {
   for (size_t i : idx_train) train_ids.insert((seqs[i].fake ? "F:" : "R:") + ds.items[seqs[i].video].id + (seqs[i].self_blended ? "+sbi" : ""));
   std::ostringstream fp;
   fp << "head=" << to_string(tc.head) << ";window=" << W << ";stride=" << stride << ";batch=" << opt.batch_size
-     << ";seed=" << opt.seed << ";lr=" << tc.lr << ";wd=" << tc.weight_decay << ";dropout=" << tc.dropout
+     << ";seed=" << opt.seed << ";lr=" << tc.lr << ";wd=" << tc.weight_decay << ";dropout=" << tc.dropout << ";clip=" << tc.clip_grad_norm
      << ";freeze=" << tc.freeze_lstm << ";finetune=" << tc.finetune_backbone << ";blr=" << tc.backbone_lr
-     << ";cw=" << opt.class_weights << ";sbi=" << opt.self_blend << ";start=" << model->checksum()
+     << ";cw=" << opt.class_weights << ";sbi=" << opt.self_blend << ";start=" << start_checksum
      << ";prep=" << prep.describe() << ";minf=" << prep.min_frames << ";tracks=" << prep.all_tracks;
   std::string train_set;
   for (auto& s : train_ids) train_set += s + "\n";
@@ -636,6 +639,11 @@ int run(const TrainOptions& opt, const TrainIO& io) {
   const fs::path state_path = fs::path(out_dir) / "train_state.json";
   int epochs_done = 0;
   json history = json::array();
+  // The epoch with the lowest validation loss (--select best); its trained
+  // tensors are kept in <out-dir>/best.safetensors.
+  int best_epoch = 0;
+  double best_loss = std::numeric_limits<double>::infinity();
+  const fs::path best_path = fs::path(out_dir) / "best.safetensors";
   if (opt.resume) {
     std::ifstream sf(state_path);
     if (!sf || !fs::exists(ckpt_path))
@@ -653,6 +661,10 @@ int run(const TrainOptions& opt, const TrainIO& io) {
     trainer.load(ckpt_path.string());
     epochs_done = st.value("epochs_done", 0);
     history = st.value("history", json::array());
+    best_epoch = st.value("best_epoch", 0);
+    if (best_epoch > 0) best_loss = st.value("best_val_loss", best_loss);
+    if (best_epoch > 0 && !fs::exists(best_path))
+      throw std::runtime_error("--resume: '" + best_path.string() + "' (the best epoch's weights) is missing");
     out << "resumed from " << ckpt_path.string() << " after epoch " << epochs_done << "\n";
   } else if (fs::exists(ckpt_path)) {
     log << "deepfake-train: note: starting afresh; the checkpoint in " << out_dir << " will be overwritten (use --resume to continue it)\n";
@@ -663,6 +675,8 @@ int run(const TrainOptions& opt, const TrainIO& io) {
     st["fingerprint"] = fingerprint;
     st["epochs_done"] = epochs_done;
     st["history"] = history;
+    st["best_epoch"] = best_epoch;
+    if (best_epoch > 0) st["best_val_loss"] = best_loss;
     st["note"] = note;
     const std::string tmp = state_path.string() + ".tmp";
     std::ofstream(tmp) << st.dump(2) << "\n";
@@ -742,6 +756,16 @@ int run(const TrainOptions& opt, const TrainIO& io) {
     h["val_auc"] = std::isfinite(vm.auc) ? json(vm.auc) : json(nullptr);
     h["seconds_training"] = train_secs;
     epochs_done = epoch;
+    if (opt.select == "best" && std::isfinite(val_loss) && val_loss < best_loss) {
+      best_loss = val_loss;
+      best_epoch = epoch;
+      StateDict head;
+      trainer.export_into(head, /*validate=*/false);
+      ModelCard note;
+      note.name = "best epoch " + std::to_string(epoch) + " (trained tensors only)";
+      note.training_data = "deepfake-train checkpoint: not a complete model";
+      write_safetensors(best_path.string(), head, note);
+    }
     const auto t_save = Clock::now();
     history.push_back(h);
     save_state("after epoch " + std::to_string(epoch));
@@ -755,6 +779,12 @@ int run(const TrainOptions& opt, const TrainIO& io) {
   }
 
   // ---- export: the starting model's tensors with the trained ones written in
+  int selected_epoch = epochs_done;
+  if (opt.select == "best" && best_epoch > 0 && best_epoch != epochs_done) {
+    trainer.load_weights(read_safetensors(best_path.string()).tensors);
+    selected_epoch = best_epoch;
+    out << "exporting epoch " << best_epoch << " (lowest validation loss, " << fmt(best_loss) << ")\n";
+  }
   StateDict sd = start_sd;
   trainer.export_into(sd);
   ModelCard card = start_card;
@@ -774,6 +804,7 @@ int run(const TrainOptions& opt, const TrainIO& io) {
        << split_counts(seqs, Split::Validation);
     if (!idx_test.empty()) td << ", test " << split_counts(seqs, Split::Test);
     td << "; " << epochs_done << " epochs";
+    if (selected_epoch != epochs_done) td << " (weights of epoch " << selected_epoch << ", the lowest validation loss)";
     if (!start_card.trained && !finetune) td << "; backbone UNTRAINED (random weights, not fine-tuned)";
     card.training_data = td.str();
   }
@@ -819,11 +850,12 @@ int run(const TrainOptions& opt, const TrainIO& io) {
                      {"test", split_counts(seqs, Split::Test)}};
   report["config"] = {{"head", to_string(tc.head)}, {"window", W}, {"train_stride", stride}, {"epochs", opt.epochs},
                       {"batch_size", opt.batch_size}, {"lr", tc.lr}, {"weight_decay", tc.weight_decay},
-                      {"dropout", tc.dropout}, {"freeze_lstm", tc.freeze_lstm}, {"finetune_backbone", finetune},
+                      {"dropout", tc.dropout}, {"clip_grad_norm", tc.clip_grad_norm}, {"freeze_lstm", tc.freeze_lstm}, {"finetune_backbone", finetune},
                       {"class_weights", {class_weights[0], class_weights[1]}}, {"seed", opt.seed},
                       {"aggregation", to_string(opt.aggregation)}, {"starting_model", start_desc},
                       {"starting_backbone_trained", start_card.trained}};
-  report["training"] = {{"epochs_done", epochs_done}, {"train_windows", train_windows.size()}, {"history", history},
+  report["training"] = {{"epochs_done", epochs_done}, {"selected_epoch", selected_epoch}, {"select", opt.select},
+                        {"train_windows", train_windows.size()}, {"history", history},
                         {"seconds_per_epoch", std::isfinite(avg_epoch) ? json(avg_epoch) : json(nullptr)},
                         {"feature_seconds", feature_seconds}};
   report["threshold"] = {{"value", threshold}, {"rule", opt.threshold_rule}, {"level", opt.threshold_level}, {"chosen_on", split_name}};
@@ -846,6 +878,8 @@ int run(const TrainOptions& opt, const TrainIO& io) {
 
   if (!fs::path(opt.out).parent_path().empty()) fs::create_directories(fs::path(opt.out).parent_path(), ec);
   write_safetensors(opt.out, sd, card);
+  final_model.reset();  // memory: one model at a time
+  StateDict().swap(sd);
   auto reloaded = Model::load(opt.out, mo);  // what the element and deepfake-scan will do
   report["export"]["checksum"] = reloaded->checksum();
 

@@ -29,6 +29,7 @@ struct TrainOptions {
 
   TrainerConfig trainer;       // head, lr, weight decay, dropout, freeze/fine-tune, seed, threads
   int epochs = 20;
+  std::string select = "best";  // export the epoch with the lowest validation loss, or the last
   int batch_size = 4;
   int window = 20;
   int train_stride = 0;        // 0 = window (non-overlapping training windows)

@@ -54,7 +54,9 @@ const char* kUsage =
     "  --backbone-lr X        learning rate of the backbone (default: --lr)\n"
     "training (the original's settings by default):\n"
     "  --epochs N (20)  --batch-size N (4)  --lr X (1e-5)  --weight-decay X (1e-5)  --dropout X (0.4)\n"
+    "  --clip-grad X          clip the gradients' global norm (default: off, as the original)\n"
     "  --window N (20)        frames per window; the exported card's window_size\n"
+    "  --select best|last (best)   export the epoch with the lowest validation loss, or the last\n"
     "  --train-stride N       step between training windows (default: --window)\n"
     "  --val-fraction X (0.2) --test-fraction X (0)   held-out videos per class\n"
     "  --seed N (0)           split, shuffling, dropout, self-blend draws\n"
@@ -84,7 +86,7 @@ const char* kFlags[] = {"--resume", "--preprocess-only", "--freeze-lstm", "--fin
 const char* kValued[] = {"--data", "--out", "--out-dir", "--cache-dir", "--metrics", "--name", "--init-model",
                          "--init-seed", "--evaluate", "--head", "--backbone-lr", "--epochs", "--batch-size", "--lr",
                          "--weight-decay", "--dropout", "--window", "--train-stride", "--val-fraction",
-                         "--test-fraction", "--seed", "--threshold", "--threshold-level", "--aggregation", "--threads",
+                         "--test-fraction", "--seed", "--select", "--clip-grad", "--threshold", "--threshold-level", "--aggregation", "--threads",
                          "--detector", "--detector-model", "--detect-max-side", "--min-face-size", "--max-faces",
                          "--interval", "--detect-interval", "--crop-margin", "--max-frames", "--min-frames", "--tracks"};
 
@@ -162,11 +164,14 @@ TrainOptions options_from(const Args& a) {
   if (a.has("--lr")) o.trainer.lr = to_double(a.get("--lr"), "--lr");
   if (a.has("--weight-decay")) o.trainer.weight_decay = to_double(a.get("--weight-decay"), "--weight-decay");
   if (a.has("--dropout")) o.trainer.dropout = to_double(a.get("--dropout"), "--dropout");
+  if (a.has("--clip-grad")) o.trainer.clip_grad_norm = to_double(a.get("--clip-grad"), "--clip-grad");
+  if (!(o.trainer.clip_grad_norm >= 0)) throw std::invalid_argument("--clip-grad must be >= 0");
   if (a.has("--threads")) o.trainer.threads = int(to_int(a.get("--threads"), "--threads", 0));
   if (!(o.trainer.lr > 0)) throw std::invalid_argument("--lr must be > 0");
   if (!(o.trainer.weight_decay >= 0)) throw std::invalid_argument("--weight-decay must be >= 0");
   if (!(o.trainer.dropout >= 0 && o.trainer.dropout < 1)) throw std::invalid_argument("--dropout must lie in [0, 1)");
   if (a.has("--epochs")) o.epochs = int(to_int(a.get("--epochs"), "--epochs", 0));
+  if (a.has("--select")) o.select = a.get("--select");
   if (a.has("--batch-size")) o.batch_size = int(to_int(a.get("--batch-size"), "--batch-size", 1));
   if (a.has("--window")) o.window = int(to_int(a.get("--window"), "--window", 1));
   if (a.has("--train-stride")) o.train_stride = int(to_int(a.get("--train-stride"), "--train-stride", 1));

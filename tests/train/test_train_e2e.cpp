@@ -142,6 +142,13 @@ TEST_F(TrainE2E, LossFallsAndHeldOutVideosSeparate) {
   EXPECT_GE(v["video"]["accuracy"].get<double>(), 0.75) << v.dump(2);
   EXPECT_GE(v["window"]["roc_auc"].get<double>(), 0.75) << v.dump(2);
   EXPECT_LT((*metrics_)["export"]["parity_max_abs_diff"].get<double>(), 1e-4);
+  // the exported epoch is the one with the lowest validation loss
+  int best = 0;
+  double lowest = 1e30;
+  for (auto& e : h)
+    if (e["val_loss"].get<double>() < lowest) lowest = e["val_loss"], best = e["epoch"];
+  EXPECT_EQ((*metrics_)["training"]["selected_epoch"], best);
+  EXPECT_NEAR(v["window"]["log_loss"].get<double>(), lowest, 1e-4);
   // the table on stdout
   EXPECT_NE(run_->out.find("validation split (threshold"), std::string::npos);
   EXPECT_NE(run_->out.find("  window "), std::string::npos);

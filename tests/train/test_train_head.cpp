@@ -189,6 +189,32 @@ TEST(TrainHead, CheckpointRestoresWeightsAndOptimiser) {
   fs::remove(path);
 }
 
+TEST(TrainHead, LoadWeightsIsTheInverseOfExport) {
+  for (HeadMode mode : {HeadMode::Temporal, HeadMode::Reference}) {
+    TrainerConfig c;
+    c.head = mode;
+    c.lr = 1e-3;
+    c.dropout = 0;
+    c.clip_grad_norm = 0.5;
+    auto b = make_batch(2, 3, 8);
+    Trainer a(init_sd(), c);
+    for (int i = 0; i < 2; ++i) a.step(b.windows, b.labels, {1.f, 1.f});
+    StateDict trained;  // the trained tensors alone
+    a.export_into(trained, /*validate=*/false);
+    EXPECT_EQ(trained.size(), 4u);
+    Trainer r(init_sd(), c);
+    r.load_weights(trained);
+    auto pa = a.predict(b.windows), pr = r.predict(b.windows);
+    for (size_t i = 0; i < pa.size(); ++i) EXPECT_EQ(pa[i].prob_fake, pr[i].prob_fake);
+    StateDict sa = init_sd(), sr = init_sd();
+    a.export_into(sa);
+    r.export_into(sr);
+    EXPECT_EQ(max_diff(key(sa, "lstm.weight_ih_l0"), key(sr, "lstm.weight_ih_l0")), 0.0);
+    trained.erase("linear1.bias");
+    EXPECT_THROW(r.load_weights(trained), std::runtime_error);
+  }
+}
+
 TEST(TrainHead, RejectsBadInput) {
   TrainerConfig c;
   c.freeze_lstm = true;
@@ -204,6 +230,9 @@ TEST(TrainHead, RejectsBadInput) {
   bad.erase("lstm.weight_hh_l0");
   EXPECT_THROW(Trainer(bad, c), std::runtime_error);
   c.lr = 0;
+  EXPECT_THROW(Trainer(init_sd(), c), std::invalid_argument);
+  c.lr = 1e-3;
+  c.clip_grad_norm = -1;
   EXPECT_THROW(Trainer(init_sd(), c), std::invalid_argument);
 }
 
