@@ -120,7 +120,7 @@ enum SyncChoice { SYNC_AUTO, SYNC_ON, SYNC_OFF };
 struct Props {
   std::string model;
   int head = HEAD_AUTO;
-  int window_size = 20;
+  int window_size = 0;  // 0: the model card's (20 for a published checkpoint)
   int window_stride = 0;
   int interval = 1;
   int detect_interval = 1;
@@ -130,7 +130,7 @@ struct Props {
   int max_faces = 8;
   int track_expiry = 15;
   double crop_margin = 0.0;
-  double threshold = 0.5;
+  double threshold = -1;  // negative: the model card's (0.5 unless trained here)
   int aggregation = int(dfd::Aggregation::Mean);
   std::string device = "cpu";
   int num_threads = 0;
@@ -536,10 +536,11 @@ static gboolean gst_deepfake_detect_start(GstBaseTransform* trans) {
     c.tracker.max_unseen = p.track_expiry;
     c.interval = p.interval;
     c.detect_interval = p.detect_interval;
-    c.window_size = p.window_size;
+    // Until the model card is read: placeholders that pass validation.
+    c.window_size = p.window_size > 0 ? p.window_size : 20;
     c.window_stride = p.window_stride;
     c.crop_margin = float(p.crop_margin);
-    c.threshold = float(p.threshold);
+    c.threshold = p.threshold >= 0 ? float(p.threshold) : 0.5f;
     c.aggregation = dfd::Aggregation(p.aggregation);
     c.frame_probabilities = p.frame_messages;
     try {
@@ -568,6 +569,17 @@ static gboolean gst_deepfake_detect_start(GstBaseTransform* trans) {
       return FALSE;
     }
     const dfd::ModelCard& card = rt->model->card();
+    // Defaults follow the card: a model trained with deepfake-train carries
+    // its window length and the threshold chosen on validation.
+    if (p.window_size == 0) c.window_size = card.window_size;
+    if (p.threshold < 0) c.threshold = card.threshold;
+    rt->summary = dfd::SummaryBuilder(c.threshold);
+    try {
+      c.validate();
+    } catch (const std::exception& e) {
+      GST_ELEMENT_ERROR(self, LIBRARY, SETTINGS, ("Invalid deepfakedetect settings: %s", e.what()), (nullptr));
+      return FALSE;
+    }
     rt->model_name = card.name;
     rt->trained = card.trained;
     rt->notice = card.trust_notice();
@@ -970,7 +982,7 @@ static void gst_deepfake_detect_class_init(GstDeepfakeDetectClass* klass) {
    * Since: 0.1
    */
   g_object_class_install_property(gobject_class, PROP_WINDOW_SIZE,
-      g_param_spec_int("window-size", "Window size", "Analysed face crops per classified window" SINCE, 1, 1000, 20, rw));
+      g_param_spec_int("window-size", "Window size", "Analysed face crops per classified window; 0 = the model card's (20, the original API's value, for published checkpoints)" SINCE, 0, 1000, 0, rw));
   /**
    * GstDeepfakeDetect:window-stride:
    *
@@ -1058,7 +1070,7 @@ static void gst_deepfake_detect_class_init(GstDeepfakeDetectClass* klass) {
    * Since: 0.1
    */
   g_object_class_install_property(gobject_class, PROP_THRESHOLD,
-      g_param_spec_double("threshold", "Threshold", "FAKE when P(FAKE) is above this" SINCE, 0.0, 1.0, 0.5, rw));
+      g_param_spec_double("threshold", "Threshold", "FAKE when P(FAKE) is above this; negative = the model card's (0.5 unless chosen on validation by deepfake-train)" SINCE, -1.0, 1.0, -1.0, rw));
   /**
    * GstDeepfakeDetect:aggregation:
    *

@@ -52,7 +52,7 @@ const char* kUsage =
     "  --min-face-size N        pixels (default 40)\n"
     "  --max-faces N            per frame (default 8)\n"
     "  --crop-margin X          box growth before cropping (default 0)\n"
-    "  --threshold X            FAKE above it (default 0.5)\n"
+    "  --threshold X            FAKE above it (default: the model card's, 0.5 unless trained here)\n"
     "  --aggregation A          last, mean (default), max or ema\n"
     "  --device D               cpu (default) or cuda\n"
     "  --num-threads N          LibTorch threads (default: LibTorch's)\n"

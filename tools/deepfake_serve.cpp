@@ -67,7 +67,7 @@ double to_double(const std::string& k, const std::string& v) {
 
 dfd::serve::ServerConfig parse(int argc, char** argv) {
   dfd::serve::ServerConfig c;
-  c.scan.window_size = 20;  // the original API's sequence length
+  c.scan.window_size = 0;  // the model card's: 20, the original API's sequence length, for published checkpoints
   for (int i = 1; i < argc; ++i) {
     std::string k = argv[i], v;
     if (k == "--help" || k == "-h") {
@@ -117,8 +117,8 @@ dfd::serve::ServerConfig parse(int argc, char** argv) {
   if (c.max_concurrent < 1 || c.max_concurrent > 64) throw Usage("--max-concurrent must be 1..64");
   if (c.timeout_s <= 0) throw Usage("--timeout-s must be positive");
   if (c.images_per_track < 0 || c.images_per_track > 32) throw Usage("--images must be 0..32");
-  if (c.scan.window_size < 1) throw Usage("--window-size must be at least 1");
-  if (c.scan.threshold < 0 || c.scan.threshold > 1) throw Usage("--threshold must be in [0, 1]");
+  if (c.scan.window_size < 0) throw Usage("--window-size must be at least 1 (0: the model card's)");
+  if (c.scan.threshold > 1 || (c.scan.threshold < 0 && c.scan.threshold != -1)) throw Usage("--threshold must be in [0, 1]");
   return c;
 }
 

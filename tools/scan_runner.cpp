@@ -317,9 +317,18 @@ Report run_scan(const ScanOptions& o, const ScanProgressCallback& progress, cons
     rm.trained = card.trained;
     rm.notice = card.trust_notice();
   }
-  ReportBuilder builder(o.source_name.empty() ? o.input : o.source_name, rm, float(o.threshold));
+  // The element takes unset values from the model card; so does the report.
+  float threshold = float(o.threshold);
+  int window_size = o.window_size;
+  if (model) {
+    if (threshold < 0) threshold = model->card().threshold;
+    if (window_size <= 0) window_size = model->card().window_size;
+  }
+  if (threshold < 0) threshold = 0.5f;
+  if (window_size <= 0) window_size = 20;
+  ReportBuilder builder(o.source_name.empty() ? o.input : o.source_name, rm, threshold);
   builder.meta().aggregation = o.aggregation;
-  builder.meta().window_size = o.window_size;
+  builder.meta().window_size = window_size;
   builder.meta().face_detector = o.face_detector;
   bool have_summary = false;
   StreamSummary summary;

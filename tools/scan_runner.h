@@ -38,7 +38,7 @@ struct ScanOptions {
   // deepfakedetect properties (see docs/element.md); empty strings leave the element's default.
   std::string model;        // path; empty: the element's untrained seed-0 model
   std::string head = "auto";
-  int window_size = 20;
+  int window_size = 0;  // 0: the model card's
   int window_stride = 0;
   int interval = 1;
   int detect_interval = 1;
@@ -47,7 +47,7 @@ struct ScanOptions {
   int min_face_size = 40;
   int max_faces = 8;
   double crop_margin = 0.0;
-  double threshold = 0.5;
+  double threshold = -1;  // negative: the model card's
   std::string aggregation = "mean";
   std::string device = "cpu";
   int num_threads = 0;

@@ -21,6 +21,7 @@
 #include "crop.h"
 #include "deepfakedetect-meta.h"
 #include "model.h"
+#include "state_dict.h"
 #include "stream_analyzer.h"
 
 namespace {
@@ -223,9 +224,9 @@ TEST(Element, RegisteredWithDocumentedProperties) {
   gboolean overlay = TRUE, post = FALSE;
   g_object_get(e, "window-size", &ws, "max-queued-windows", &q, "threshold", &thr, "device", &dev, "model", &model,
                "overlay", &overlay, "post-messages", &post, nullptr);
-  EXPECT_EQ(ws, 20);
+  EXPECT_EQ(ws, 0);           // the model card's (20 for a published checkpoint)
   EXPECT_EQ(q, 8);
-  EXPECT_DOUBLE_EQ(thr, 0.5);
+  EXPECT_DOUBLE_EQ(thr, -1.0);  // the model card's
   EXPECT_STREQ(dev, "cpu");
   EXPECT_EQ(model, nullptr);
   EXPECT_FALSE(overlay);
@@ -831,4 +832,32 @@ TEST(Element, StopWhileDrainingReturnsPromptly) {
   // At most the window in progress (1.5 s) finishes; all 12 would take 18 s.
   EXPECT_LT(secs, 8.0);
   gst_object_unref(p);
+}
+
+// Unset window-size and threshold come from the model card, so a model
+// trained with deepfake-train deploys with its own window and threshold.
+TEST(Element, WindowSizeAndThresholdDefaultToTheModelCard) {
+  dfd::Checkpoint ck = dfd::read_checkpoint(test_model_path());
+  ASSERT_TRUE(ck.card.has_value());
+  dfd::ModelCard card = *ck.card;
+  card.window_size = 3;
+  card.threshold = 0.25f;
+  const std::string path = ::testing::TempDir() + "card-defaults.safetensors";
+  dfd::write_safetensors(path, ck.tensors, card);
+  const int n = 9;
+  dfd_test::ClipSpec spec;
+  spec.size = {160, 120};
+  const auto frames = dfd_test::clip(spec, n);
+  Harness hx({{"model", path}, {"sync", "true"}, {"face-detector", "none"}}, /*with_model=*/false);
+  hx.set_caps(GST_VIDEO_FORMAT_BGR, spec.size);
+  for (int i = 0; i < n; ++i) ASSERT_EQ(hx.push(frames[i], i), GST_FLOW_OK);
+  hx.eos();
+  Msgs m(hx.messages());
+  ASSERT_EQ(m.windows.size(), 3u);  // 9 frames in windows of the card's 3
+  for (const auto& w : m.windows) EXPECT_EQ(w.window_end - w.window_start, 2);
+  ASSERT_EQ(m.summaries.size(), 1u);
+  gdouble thr = 0;
+  ASSERT_TRUE(gst_structure_get_double(gst_message_get_structure(m.summaries[0]), "threshold", &thr));
+  EXPECT_NEAR(thr, 0.25, 1e-6);
+  std::remove(path.c_str());
 }

@@ -242,7 +242,7 @@ PY
 one_line_error truncated-video --model "$MODEL" "$WORK/truncated.avi"
 one_line_error corrupt-video --model "$MODEL" "$WORK/corrupt.avi"
 
-"$SCAN" --window-size 0 "$WORK/clip.avi" >/dev/null 2>&1
+"$SCAN" --window-size -1 "$WORK/clip.avi" >/dev/null 2>&1
 [ $? -eq 2 ] && echo "ok: usage error" || bad "usage error status"
 for args in "--html" "--html -" "--html-crops x" "--timeout -1" "--face-detector nope" "--bogus"; do
   # shellcheck disable=SC2086
