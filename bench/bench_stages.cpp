@@ -80,6 +80,7 @@ int cmd_stages(const std::map<std::string, std::string>& a) {
   FaceDetectorConfig fast;
   fast.detect_max_side = geti(a, "--detect-max-side", 480);
   fast.max_faces = 8;
+  if (a.count("--min-face-size")) fast.min_face_size = std::stoi(a.at("--min-face-size"));
   if (a.count("--detector")) fast.kind = detector_kind_from_string(a.at("--detector"));
   if (a.count("--scale-factor")) fast.scale_factor = std::stof(a.at("--scale-factor"));
   FaceDetectorConfig full;  // the baseline's detector: Haar on the full frame
@@ -88,6 +89,7 @@ int cmd_stages(const std::map<std::string, std::string>& a) {
   auto det_full = FaceDetector::create(full);
   const int k = geti(a, "--detect-interval", 3);
   Tracker tracker;
+  int64_t last_detect = -1;
 
   cv::VideoCapture cap(a.at("--clip"));
   if (!cap.isOpened()) throw std::runtime_error("cannot open " + a.at("--clip"));
@@ -118,6 +120,7 @@ int cmd_stages(const std::map<std::string, std::string>& a) {
       ++detect_runs;
       t0 = Clock::now();
       live = tracker.update(d, frames);
+      last_detect = frames;
       track_ms += ms_since(t0);
     } else {
       t0 = Clock::now();
@@ -127,6 +130,7 @@ int cmd_stages(const std::map<std::string, std::string>& a) {
     std::vector<cv::Rect> boxes;
     t0 = Clock::now();
     for (auto& t : live) {
+      if (t.last_seen != last_detect) continue;  // as FaceStage: only tracks the last detection confirmed
       boxes.push_back(t.box);
       crops.push_back(crop_face(frame, t.box));
     }
@@ -179,6 +183,7 @@ int cmd_stages(const std::map<std::string, std::string>& a) {
   j["detect_ms_per_run"] = fast_ms / std::max(detect_runs, 1);
   j["detect_interval"] = k;
   j["detect_max_side"] = fast.detect_max_side;
+  j["min_face_size"] = fast.min_face_size;
   j["detect_ms_per_frame"] = (fast_ms + track_ms) / frames;
   j["detection_rate"] = double(found_faces) / std::max(truth_faces, 1);
   j["crop_ms_per_frame"] = crop_ms / frames;

@@ -18,8 +18,9 @@ DetectorKind detector_kind_from_string(const std::string& s);  // throws std::in
 struct FaceDetectorConfig {
   DetectorKind kind = DetectorKind::Haar;
   std::string model_path;       // cascade XML or YuNet ONNX; empty = the kind's default cascade
-  int detect_max_side = 480;    // frame downscaled so its longer side is at most this (0 = full size)
-  int min_face_size = 40;       // pixels, at full resolution
+  int detect_max_side = 480;    // frame downscaled so its longer side is at most this (0 = full size),
+                                // but never below min_face_size -> 24 px (the cascade's window)
+  int min_face_size = 40;       // pixels, at full resolution; larger = faster cascade detection
   int max_faces = 8;            // largest faces kept
   float score_threshold = 0.6f; // YuNet only
   float scale_factor = 1.1f;    // Haar/LBP pyramid step (larger = faster, coarser)

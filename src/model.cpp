@@ -18,6 +18,7 @@
 #include <unordered_map>
 
 #include "architecture.h"
+#include "preprocess.h"
 
 namespace dfd {
 
@@ -118,33 +119,11 @@ struct Model::Impl {
   torch::Tensor head_w;   // [2, 2048], for activation maps
 
   torch::Tensor input_tensor(const std::vector<cv::Mat>& crops) const {
-    const int64_t n = int64_t(crops.size()), s = kInputSize;
-    auto x = torch::empty({n, 3, s, s}, torch::kFloat32);
-    float* out = x.data_ptr<float>();
-    const bool swap = card.channel_order == "RGB";
-    float scale[3], shift[3];
-    for (int c = 0; c < 3; ++c) {  // (v/255 - mean) / std in the card's channel order
-      scale[c] = 1.f / (255.f * card.std[c]);
-      shift[c] = -card.mean[c] / card.std[c];
-    }
-    cv::Mat resized;
-    for (int64_t i = 0; i < n; ++i) {
-      const cv::Mat& src = crops[size_t(i)];
-      if (src.empty() || src.type() != CV_8UC3) throw std::invalid_argument("crop must be a non-empty CV_8UC3 BGR image");
-      const cv::Mat* img = &src;
-      if (src.rows != s || src.cols != s) {
-        cv::resize(src, resized, cv::Size(int(s), int(s)), 0, 0, cv::INTER_LINEAR);
-        img = &resized;
-      }
-      for (int y = 0; y < s; ++y) {
-        const uint8_t* row = img->ptr<uint8_t>(y);
-        for (int xx = 0; xx < s; ++xx)
-          for (int c = 0; c < 3; ++c) {
-            const int src_c = swap ? 2 - c : c;
-            out[((i * 3 + c) * s + y) * s + xx] = row[xx * 3 + src_c] * scale[c] + shift[c];
-          }
-      }
-    }
+    auto x = torch::empty({int64_t(crops.size()), 3, kInputSize, kInputSize}, torch::kFloat32);
+    std::vector<const cv::Mat*> ptrs;
+    for (const auto& c : crops) ptrs.push_back(&c);
+    Normalisation norm{card.mean, card.std, card.channel_order == "RGB"};
+    crops_to_nchw(ptrs, norm, x.data_ptr<float>());
     return x.contiguous(torch::MemoryFormat::ChannelsLast).to(device);
   }
 

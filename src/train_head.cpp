@@ -2,6 +2,8 @@
 // only training translation unit that includes torch headers.
 #include "train_head.h"
 
+#include "preprocess.h"
+
 #include <torch/torch.h>
 
 #include <cstring>
@@ -236,29 +238,8 @@ struct Trainer::Impl {
   }
 
   torch::Tensor input_tensor(const std::vector<const cv::Mat*>& crops) const {
-    const int64_t n = int64_t(crops.size()), s = kInputSize;
-    auto x = torch::empty({n, 3, s, s}, torch::kFloat32);
-    float* out = x.data_ptr<float>();
-    float scale[3], shift[3];
-    for (int c = 0; c < 3; ++c) {
-      scale[c] = 1.f / (255.f * cfg.stdev[c]);
-      shift[c] = -cfg.mean[c] / cfg.stdev[c];
-    }
-    cv::Mat resized;
-    for (int64_t i = 0; i < n; ++i) {
-      const cv::Mat& src = *crops[size_t(i)];
-      if (src.empty() || src.type() != CV_8UC3) throw std::invalid_argument("crop must be a non-empty CV_8UC3 BGR image");
-      const cv::Mat* img = &src;
-      if (src.rows != s || src.cols != s) {
-        cv::resize(src, resized, cv::Size(int(s), int(s)), 0, 0, cv::INTER_LINEAR);
-        img = &resized;
-      }
-      for (int y = 0; y < s; ++y) {
-        const uint8_t* row = img->ptr<uint8_t>(y);
-        for (int xx = 0; xx < s; ++xx)
-          for (int c = 0; c < 3; ++c) out[((i * 3 + c) * s + y) * s + xx] = row[xx * 3 + (cfg.rgb ? 2 - c : c)] * scale[c] + shift[c];
-      }
-    }
+    auto x = torch::empty({int64_t(crops.size()), 3, kInputSize, kInputSize}, torch::kFloat32);
+    crops_to_nchw(crops, Normalisation{cfg.mean, cfg.stdev, cfg.rgb}, x.data_ptr<float>());
     return x;
   }
 

@@ -251,4 +251,16 @@ TEST(FaceDetector, ScaleFactorMustExceedOne) {
   EXPECT_THROW(FaceDetector::create(c), std::invalid_argument);
 }
 
+TEST(FaceDetector, SmallFacesInA720pFrameSurviveTheDownscale) {
+  // Four portraits of 290 px (faces about 55 px) in 1280x720: at the 480 px
+  // default they would shrink below the cascade window (none found); the
+  // scale floor set by min_face_size keeps them findable.
+  cv::Mat frame(720, 1280, CV_8UC3, cv::Scalar::all(60)), small;
+  cv::resize(astronaut(), small, cv::Size(290, 290), 0, 0, cv::INTER_AREA);
+  for (int k = 0; k < 4; ++k) small.copyTo(frame(cv::Rect(20 + k * 315, 200, 290, 290)));
+  EXPECT_EQ(haar(480, 40, 8)->detect(frame).size(), 4u);
+  // Asking only for faces of 100 px and more lets it detect at 480 px: none of these.
+  EXPECT_EQ(haar(480, 100, 8)->detect(frame).size(), 0u);
+}
+
 }  // namespace dfd
