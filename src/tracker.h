@@ -15,6 +15,11 @@ struct Track {
   int64_t last_seen = -1;    // frame index of the last matching detection
   int64_t first_seen = -1;
   int frames_unseen = 0;     // detection rounds without a match (since the last one)
+  float vx = 0.f, vy = 0.f;  // box centre velocity, pixels per frame (from the last matches)
+  // Where the box should be on `frame`, moving at the track's velocity. With
+  // detection every few frames this keeps boxes on moving faces and keeps
+  // the overlap high enough to hold the track's id.
+  cv::Rect predicted(int64_t frame) const;
 };
 
 struct TrackerConfig {
@@ -23,6 +28,9 @@ struct TrackerConfig {
   // max_unseen: counted in frames, not detection rounds, so the lifetime does
   // not depend on how often detection runs. coast() never expires a track.
   int max_unseen = 15;
+  // Without enough overlap, a detection whose centre lies within this many
+  // box sizes of a track's predicted centre (and of similar size) continues it.
+  float max_centre_distance = 1.0f;
 };
 
 class Tracker {

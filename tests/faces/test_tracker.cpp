@@ -1,6 +1,8 @@
 // Greedy IoU tracker: identities, expiry, coasting, reset.
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include <vector>
 
 #include "tracker.h"
@@ -62,16 +64,24 @@ TEST(Tracker, NewFaceGetsNextId) {
   EXPECT_EQ(out[1].first_seen, 2);
 }
 
-TEST(Tracker, LowOverlapIsANewFace) {
+TEST(Tracker, LowOverlapNearbyContinuesFarAwayIsANewFace) {
   Tracker t;
   t.update({det(0, 0)}, 0);
-  // Shifted by 60 px: IoU = 40*100 / (2*10000 - 4000) = 0.25 < 0.3.
-  auto out = t.update({det(60, 0)}, 1);
-  EXPECT_EQ(ids(out), (Ids{2}));
-  // With a looser threshold the same shift continues the track.
-  Tracker loose({0.2f, 15});
-  loose.update({det(0, 0)}, 0);
-  EXPECT_EQ(ids(loose.update({det(60, 0)}, 1)), (Ids{1}));
+  // Shifted by 60 px: IoU = 40*100 / (2*10000 - 4000) = 0.25 < 0.3, but the
+  // centre is 0.6 box sizes away: the same face, moving.
+  EXPECT_EQ(ids(t.update({det(60, 0)}, 1)), (Ids{1}));
+  // 150 px further (1.5 box sizes from where it was heading): a new face.
+  EXPECT_EQ(ids(t.update({det(400, 0)}, 2)), (Ids{2}));
+  // Without the centre rule only overlap counts.
+  TrackerConfig strict;
+  strict.max_centre_distance = 0.f;
+  Tracker s(strict);
+  s.update({det(0, 0)}, 0);
+  EXPECT_EQ(ids(s.update({det(60, 0)}, 1)), (Ids{2}));
+  // A face of very different size at the same place is not the same face.
+  Tracker u;
+  u.update({det(0, 0)}, 0);
+  EXPECT_EQ(ids(u.update({det(60, 0, 30, 30)}, 1)), (Ids{2}));
 }
 
 TEST(Tracker, GreedyGivesTrackToBestOverlap) {
@@ -155,4 +165,24 @@ TEST(Tracker, Reset) {
 }
 
 }  // namespace
+TEST(Tracker, VelocityKeepsAFastFaceAcrossSparseDetections) {
+  // 100 px face moving 14 px per frame, detected every 5th frame: 70 px
+  // between detections, IoU with the last box 0.18 (below 0.3), but the
+  // predicted box overlaps fully once the velocity is known.
+  Tracker t;
+  std::set<uint64_t> ids;
+  for (int f = 0; f <= 40; f += 5) {
+    auto out = t.update({{cv::Rect(100 + 14 * f, 200, 100, 100), 1.f}}, f);
+    ASSERT_EQ(out.size(), 1u);
+    ids.insert(out[0].id);
+    if (f == 5) EXPECT_NEAR(out[0].vx, 14.f, 0.5f);
+  }
+  // Two ids at most: the first jump is made before any velocity is known.
+  EXPECT_LE(ids.size(), 2u);
+  // Between detections coasted boxes follow the motion.
+  const auto c = t.coast(42);
+  ASSERT_FALSE(c.empty());
+  EXPECT_NEAR(c.back().box.x, 100 + 14 * 42, 3);
+}
+
 }  // namespace dfd
