@@ -133,6 +133,7 @@ struct Props {
   double threshold = -1;  // negative: the model card's (0.5 unless trained here)
   int aggregation = int(dfd::Aggregation::Mean);
   std::string device = "cpu";
+  std::string precision = "fp32";
   int num_threads = 0;
   int max_queued_windows = 8;
   int sync = SYNC_AUTO;
@@ -156,6 +157,7 @@ enum {
   PROP_THRESHOLD,
   PROP_AGGREGATION,
   PROP_DEVICE,
+  PROP_PRECISION,
   PROP_NUM_THREADS,
   PROP_MAX_QUEUED_WINDOWS,
   PROP_SYNC,
@@ -264,9 +266,10 @@ std::shared_ptr<const dfd::Model> shared_untrained(const dfd::ModelOptions& opts
   static std::mutex mu;
   static std::map<std::string, std::weak_ptr<const dfd::Model>> cache;
   std::lock_guard<std::mutex> lock(mu);
-  if (auto m = cache[opts.device].lock()) return m;
+  const std::string key = opts.device + "|" + opts.precision;
+  if (auto m = cache[key].lock()) return m;
   auto m = dfd::Model::untrained(0, opts);
-  cache[opts.device] = m;
+  cache[key] = m;
   return m;
 }
 
@@ -392,7 +395,16 @@ void worker_main(GstDeepfakeDetect* self, Runtime* rt) {
     } catch (...) {
       error = "unknown exception";
     }
-    if (rt->delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(rt->delay_ms * int(jobs.size())));
+    if (rt->delay_ms > 0) {  // test hook: a slow model; a stop cuts it short like a real batch's end would
+      const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(rt->delay_ms * int(jobs.size()));
+      while (std::chrono::steady_clock::now() < until) {
+        {
+          std::lock_guard<std::mutex> g(rt->mu);
+          if (rt->stopping) break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+    }
 
     std::vector<MessagePtr> messages;
     lk.lock();
@@ -552,6 +564,7 @@ static gboolean gst_deepfake_detect_start(GstBaseTransform* trans) {
 
     dfd::ModelOptions opts;
     opts.device = p.device;
+    opts.precision = p.precision;
     opts.num_threads = p.num_threads;
     try {
       if (p.model.empty()) {
@@ -862,6 +875,7 @@ static void gst_deepfake_detect_set_property(GObject* object, guint prop_id, con
       case PROP_THRESHOLD: p.threshold = g_value_get_double(value); break;
       case PROP_AGGREGATION: p.aggregation = g_value_get_enum(value); break;
       case PROP_DEVICE: p.device = str(); break;
+      case PROP_PRECISION: p.precision = str(); break;
       case PROP_NUM_THREADS: p.num_threads = g_value_get_int(value); break;
       case PROP_MAX_QUEUED_WINDOWS: p.max_queued_windows = g_value_get_int(value); break;
       case PROP_SYNC: p.sync = g_value_get_enum(value); break;
@@ -899,6 +913,7 @@ static void gst_deepfake_detect_get_property(GObject* object, guint prop_id, GVa
       case PROP_THRESHOLD: g_value_set_double(value, p.threshold); break;
       case PROP_AGGREGATION: g_value_set_enum(value, p.aggregation); break;
       case PROP_DEVICE: g_value_set_string(value, p.device.c_str()); break;
+      case PROP_PRECISION: g_value_set_string(value, p.precision.c_str()); break;
       case PROP_NUM_THREADS: g_value_set_int(value, p.num_threads); break;
       case PROP_MAX_QUEUED_WINDOWS: g_value_set_int(value, p.max_queued_windows); break;
       case PROP_SYNC: g_value_set_enum(value, p.sync); break;
@@ -1087,6 +1102,18 @@ static void gst_deepfake_detect_class_init(GstDeepfakeDetectClass* klass) {
   g_object_class_install_property(gobject_class, PROP_DEVICE,
       g_param_spec_string("device", "Device",
                           "Inference device: cpu, or cuda where LibTorch has CUDA (an error otherwise)" SINCE, "cpu", rw));
+  /**
+   * GstDeepfakeDetect:precision:
+   *
+   * Backbone arithmetic. bf16 runs oneDNN's bfloat16 convolutions (about
+   * 1.7x faster on CPUs with AVX512_BF16, probabilities within a few
+   * hundredths of fp32; see docs/performance.md); refused elsewhere.
+   *
+   * Since: 0.1
+   */
+  g_object_class_install_property(gobject_class, PROP_PRECISION,
+      g_param_spec_string("precision", "Precision",
+                          "Backbone arithmetic: fp32, or bf16 on CPUs with AVX512_BF16/AMX (an error otherwise)" SINCE, "fp32", rw));
   /**
    * GstDeepfakeDetect:num-threads:
    *

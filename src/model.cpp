@@ -283,7 +283,7 @@ std::shared_ptr<const Model> Model::load(const std::string& path, const ModelOpt
 std::shared_ptr<const Model> Model::load_shared(const std::string& path, const ModelOptions& opts) {
   static std::mutex mu;
   static std::unordered_map<std::string, std::weak_ptr<const Model>> cache;
-  const std::string key = opts.device + "|" + path;
+  const std::string key = opts.device + "|" + opts.precision + "|" + path;
   std::lock_guard<std::mutex> lock(mu);
   if (auto m = cache[key].lock()) return m;
   auto m = load(path, opts);

@@ -208,7 +208,7 @@ TEST(Element, RegisteredWithDocumentedProperties) {
   ASSERT_NE(e, nullptr);
   const char* expected[] = {"model", "head", "window-size", "window-stride", "interval", "detect-interval",
                             "face-detector", "face-detector-model", "min-face-size", "max-faces", "track-expiry",
-                            "crop-margin", "threshold", "aggregation", "device", "num-threads",
+                            "crop-margin", "threshold", "aggregation", "device", "precision", "num-threads",
                             "max-queued-windows", "sync", "overlay", "post-messages", "frame-messages",
                             "windows-analysed", "windows-skipped", "frames-processed"};
   for (const char* name : expected) {
@@ -860,4 +860,57 @@ TEST(Element, WindowSizeAndThresholdDefaultToTheModelCard) {
   ASSERT_TRUE(gst_structure_get_double(gst_message_get_structure(m.summaries[0]), "threshold", &thr));
   EXPECT_NEAR(thr, 0.25, 1e-6);
   std::remove(path.c_str());
+}
+
+// precision=bf16 where the CPU has AVX512_BF16: verdicts close to fp32 on the
+// same frames; elsewhere a clear error on the bus. Bad values are errors.
+namespace {
+std::string start_error(const char* precision) {
+  GstElement* e = gst_element_factory_make("deepfakedetect", nullptr);
+  g_object_set(e, "model", test_model_path().c_str(), "precision", precision, nullptr);
+  GstBus* bus = gst_bus_new();
+  gst_element_set_bus(e, bus);
+  std::string text;
+  if (gst_element_set_state(e, GST_STATE_PAUSED) == GST_STATE_CHANGE_FAILURE) {
+    text = "failed";
+    if (GstMessage* err = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR)) {
+      GError* ge = nullptr;
+      gchar* dbg = nullptr;
+      gst_message_parse_error(err, &ge, &dbg);
+      text = std::string(ge->message) + " | " + (dbg ? dbg : "");
+      g_error_free(ge);
+      g_free(dbg);
+      gst_message_unref(err);
+    }
+  }
+  gst_element_set_state(e, GST_STATE_NULL);
+  gst_object_unref(bus);
+  gst_object_unref(e);
+  return text;
+}
+}  // namespace
+
+TEST(Element, PrecisionProperty) {
+  const int n = 4;
+  dfd_test::ClipSpec spec;
+  spec.size = {160, 120};
+  const auto frames = dfd_test::clip(spec, n);
+  auto prob = [&](const char* precision) {
+    Harness hx({{"window-size", "4"}, {"sync", "true"}, {"face-detector", "none"}, {"precision", precision}});
+    hx.set_caps(GST_VIDEO_FORMAT_BGR, spec.size);
+    for (int i = 0; i < n; ++i) hx.push(frames[i], i);
+    hx.eos();
+    Msgs m(hx.messages());
+    return m.windows.empty() ? -1.0 : m.windows.back().fake_probability;
+  };
+  const double p32 = prob("fp32");
+  ASSERT_GE(p32, 0.0);
+  const std::string e16 = start_error("bf16");
+  if (e16.empty()) {
+    EXPECT_NEAR(prob("bf16"), p32, 0.1);
+  } else {
+    EXPECT_NE(e16.find("bf16"), std::string::npos) << e16;  // this CPU has no native bf16
+  }
+  const std::string bad = start_error("fp8");
+  EXPECT_NE(bad.find("precision"), std::string::npos) << bad;
 }
