@@ -1,7 +1,7 @@
 // deepfake-bench: per-stage timings of the library on a clip, and clip
 // generation for bench/run. Speed is measured here and printed, never
 // asserted.
-//   deepfake-bench clip   --portrait PNG --out X.avi [--width W --height H --faces N --frames N]
+//   deepfake-bench clip   --portrait PNG --out X.avi [--width W --height H --faces N --frames N --codec MJPG|FFV1]
 //   deepfake-bench stages --clip X.avi --model M [--width W --height H --faces N]
 //                         [--detect-interval K] [--detect-max-side S] [--detector haar|lbp] [--scale-factor F] [--threads T] [--json OUT]
 #include <sys/resource.h>
@@ -48,6 +48,7 @@ bench::ClipSpec spec_of(const std::map<std::string, std::string>& a) {
   s.height = geti(a, "--height", 720);
   s.faces = geti(a, "--faces", 1);
   s.frames = geti(a, "--frames", 300);
+  if (a.count("--codec")) s.fourcc = a.at("--codec");
   return s;
 }
 

@@ -33,7 +33,9 @@ std::vector<cv::Rect> portrait_boxes(const ClipSpec& s, int i) {
 int make_clip(const std::string& portrait_png, const std::string& path, const ClipSpec& s) {
   cv::Mat portrait = cv::imread(portrait_png, cv::IMREAD_COLOR);
   if (portrait.empty()) throw std::runtime_error("cannot read " + portrait_png);
-  cv::VideoWriter w(path, cv::VideoWriter::fourcc('M', 'J', 'P', 'G'), s.fps, cv::Size(s.width, s.height));
+  if (s.fourcc.size() != 4) throw std::invalid_argument("fourcc must have 4 characters");
+  cv::VideoWriter w(path, cv::VideoWriter::fourcc(s.fourcc[0], s.fourcc[1], s.fourcc[2], s.fourcc[3]), s.fps,
+                    cv::Size(s.width, s.height));
   if (!w.isOpened()) throw std::runtime_error("cannot write " + path);
   // Faces laid out on a grid of cells; each portrait fills 80% of a cell's height.
   const Layout l(s);

@@ -10,6 +10,7 @@ namespace dfd::bench {
 
 struct ClipSpec {
   int width = 1280, height = 720, faces = 1, frames = 300, fps = 30;
+  std::string fourcc = "MJPG";  // FFV1: lossless, decoded bit-exactly by FFmpeg and GStreamer alike
 };
 
 // Where the portraits are on frame `i` (the truth for detection rates).
