@@ -1,6 +1,7 @@
 #include "train_pipeline.h"
 
 #include <algorithm>
+#include <type_traits>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -711,29 +712,23 @@ int run(const TrainOptions& opt, const TrainIO& io) {
           interrupted = true;
           break;
         }
+        const size_t from = b * size_t(opt.batch_size), to = std::min(order.size(), from + size_t(opt.batch_size));
         std::vector<int> labels;
-        float loss = 0;
-        if (finetune) {
-          std::vector<CropWindowRef> ws;
-          for (size_t k = b * size_t(opt.batch_size); k < std::min(order.size(), (b + 1) * size_t(opt.batch_size)); ++k) {
-            const auto& q = seqs[order[k].seq];
-            CropWindowRef w;
-            for (size_t t = order[k].start; t < order[k].start + W; ++t) w.push_back(&q.crops[t]);
+        for (size_t k = from; k < to; ++k) labels.push_back(seqs[order[k].seq].fake ? kClassFake : kClassReal);
+        // The batch's windows as pointers into each sequence's crops (fine-tuning) or features.
+        auto windows = [&](auto member) {
+          using Item = typename std::decay_t<decltype(seqs[0].*member)>::value_type;
+          std::vector<std::vector<const Item*>> ws;
+          for (size_t k = from; k < to; ++k) {
+            const auto& items = seqs[order[k].seq].*member;
+            std::vector<const Item*> w;
+            for (size_t t = order[k].start; t < order[k].start + W; ++t) w.push_back(&items[t]);
             ws.push_back(std::move(w));
-            labels.push_back(q.fake ? kClassFake : kClassReal);
           }
-          loss = trainer.step_crops(ws, labels, class_weights);
-        } else {
-          std::vector<FeatureWindowRef> ws;
-          for (size_t k = b * size_t(opt.batch_size); k < std::min(order.size(), (b + 1) * size_t(opt.batch_size)); ++k) {
-            const auto& q = seqs[order[k].seq];
-            FeatureWindowRef w;
-            for (size_t t = order[k].start; t < order[k].start + W; ++t) w.push_back(&q.features[t]);
-            ws.push_back(std::move(w));
-            labels.push_back(q.fake ? kClassFake : kClassReal);
-          }
-          loss = trainer.step(ws, labels, class_weights);
-        }
+          return ws;
+        };
+        const float loss = finetune ? trainer.step_crops(windows(&Sequence::crops), labels, class_weights)
+                                    : trainer.step(windows(&Sequence::features), labels, class_weights);
         loss_sum += double(loss);
         ++loss_n;
         bar.update(int64_t(b + 1), "loss " + fmt(loss_sum / double(loss_n)));
