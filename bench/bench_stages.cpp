@@ -17,10 +17,10 @@
 #include <vector>
 
 #include "clip_maker.h"
-#include "crop.h"
-#include "face_detector.h"
-#include "model.h"
-#include "tracker.h"
+#include "faces/crop.h"
+#include "faces/face_detector.h"
+#include "model/model.h"
+#include "faces/tracker.h"
 
 using namespace dfd;
 using Clock = std::chrono::steady_clock;

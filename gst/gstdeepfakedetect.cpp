@@ -49,12 +49,12 @@
 
 #include "deepfakedetect-meta.h"
 #include "dfd_config.h"
-#include "face_detector.h"
-#include "model.h"
-#include "overlay.h"
-#include "pixel_convert.h"
-#include "stream_analyzer.h"
-#include "verdict.h"
+#include "faces/face_detector.h"
+#include "model/model.h"
+#include "report/overlay.h"
+#include "faces/pixel_convert.h"
+#include "analysis/stream_analyzer.h"
+#include "analysis/verdict.h"
 
 GST_DEBUG_CATEGORY_STATIC (gst_deepfake_detect_debug);
 #define GST_CAT_DEFAULT gst_deepfake_detect_debug

@@ -12,10 +12,10 @@
 #include <string>
 #include <vector>
 
-#include "architecture.h"
+#include "model/architecture.h"
 #include "dfd_config.h"
-#include "model.h"
-#include "state_dict.h"
+#include "model/model.h"
+#include "checkpoint/state_dict.h"
 
 using namespace dfd;
 

@@ -22,9 +22,9 @@
 #include <vector>
 
 #include "dfd_config.h"
-#include "html_report.h"
-#include "model.h"
-#include "report.h"
+#include "report/html_report.h"
+#include "model/model.h"
+#include "report/report.h"
 #include "scan_runner.h"
 
 namespace {

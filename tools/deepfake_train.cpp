@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "dfd_config.h"
-#include "train_pipeline.h"
+#include "train/train_pipeline.h"
 
 using namespace dfd;
 using namespace dfd::train;

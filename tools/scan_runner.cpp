@@ -18,7 +18,7 @@
 
 #include "deepfakedetect-meta.h"
 #include "dfd_config.h"
-#include "heatmap.h"
+#include "report/heatmap.h"
 
 namespace dfd {
 

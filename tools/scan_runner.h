@@ -26,9 +26,9 @@
 #include <string>
 #include <vector>
 
-#include "html_report.h"
-#include "model.h"
-#include "report.h"
+#include "report/html_report.h"
+#include "model/model.h"
+#include "report/report.h"
 
 namespace dfd {
 

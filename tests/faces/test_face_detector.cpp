@@ -9,8 +9,8 @@
 #include <string>
 
 #include "dfd_config.h"
-#include "face_detector.h"
-#include "tracker.h"  // iou()
+#include "faces/face_detector.h"
+#include "faces/tracker.h"  // iou()
 
 namespace dfd {
 namespace {

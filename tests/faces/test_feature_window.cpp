@@ -4,7 +4,7 @@
 #include <stdexcept>
 #include <vector>
 
-#include "feature_window.h"
+#include "analysis/feature_window.h"
 
 namespace dfd {
 namespace {

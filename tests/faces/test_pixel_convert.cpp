@@ -8,7 +8,7 @@
 #include <stdexcept>
 #include <vector>
 
-#include "pixel_convert.h"
+#include "faces/pixel_convert.h"
 
 namespace dfd {
 namespace {

@@ -5,7 +5,7 @@
 
 #include <vector>
 
-#include "tracker.h"
+#include "faces/tracker.h"
 
 namespace dfd {
 namespace {

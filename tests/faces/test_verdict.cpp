@@ -4,7 +4,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "verdict.h"
+#include "analysis/verdict.h"
 
 namespace dfd {
 namespace {

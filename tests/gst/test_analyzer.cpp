@@ -10,11 +10,11 @@
 #include <thread>
 
 #include "clip.h"
-#include "crop.h"
-#include "model.h"
-#include "overlay.h"
-#include "report.h"
-#include "stream_analyzer.h"
+#include "faces/crop.h"
+#include "model/model.h"
+#include "report/overlay.h"
+#include "report/report.h"
+#include "analysis/stream_analyzer.h"
 
 using namespace dfd;
 

@@ -18,11 +18,11 @@
 #include <vector>
 
 #include "clip.h"
-#include "crop.h"
+#include "faces/crop.h"
 #include "deepfakedetect-meta.h"
-#include "model.h"
-#include "state_dict.h"
-#include "stream_analyzer.h"
+#include "model/model.h"
+#include "checkpoint/state_dict.h"
+#include "analysis/stream_analyzer.h"
 
 namespace {
 

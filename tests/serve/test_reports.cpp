@@ -15,8 +15,8 @@
 #include <regex>
 #include <thread>
 
-#include "heatmap.h"
-#include "html_report.h"
+#include "report/heatmap.h"
+#include "report/html_report.h"
 #include "scan_runner.h"
 #include "serve_test_util.h"
 

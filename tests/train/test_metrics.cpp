@@ -5,7 +5,7 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
-#include "metrics.h"
+#include "train/metrics.h"
 
 using namespace dfd::metrics;
 

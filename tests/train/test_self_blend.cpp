@@ -5,8 +5,8 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
-#include "crop.h"
-#include "self_blend.h"
+#include "faces/crop.h"
+#include "train/self_blend.h"
 
 namespace {
 cv::Mat face_crop() {

@@ -9,7 +9,7 @@
 #include <thread>
 
 #include "synthetic.h"
-#include "train_data.h"
+#include "train/train_data.h"
 
 namespace fs = std::filesystem;
 using namespace dfd::train;

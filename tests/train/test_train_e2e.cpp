@@ -13,7 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
 
-#include "model.h"
+#include "model/model.h"
 #include "synthetic.h"
 #include "train_test_util.h"
 

@@ -9,10 +9,10 @@
 #include <opencv2/imgcodecs.hpp>
 #include <random>
 
-#include "architecture.h"
-#include "crop.h"
-#include "model.h"
-#include "train_head.h"
+#include "model/architecture.h"
+#include "faces/crop.h"
+#include "model/model.h"
+#include "train/train_head.h"
 
 using namespace dfd;
 using namespace dfd::train;

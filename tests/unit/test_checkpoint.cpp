@@ -5,10 +5,10 @@
 #include <cstdio>
 #include <fstream>
 
-#include "architecture.h"
-#include "model.h"
+#include "model/architecture.h"
+#include "model/model.h"
 #include "reference_fixtures.h"
-#include "state_dict.h"
+#include "checkpoint/state_dict.h"
 
 using namespace dfd;
 

@@ -1,6 +1,6 @@
 #include <gtest/gtest.h>
 
-#include "model_card.h"
+#include "model/model_card.h"
 
 using namespace dfd;
 

@@ -5,7 +5,7 @@
 #include <cmath>
 #include <opencv2/imgproc.hpp>
 
-#include "model.h"
+#include "model/model.h"
 #include "reference_fixtures.h"
 
 using namespace dfd;

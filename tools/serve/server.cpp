@@ -14,12 +14,12 @@
 #include <stdexcept>
 #include <thread>
 
-#include "architecture.h"
+#include "model/architecture.h"
 #include "dfd_config.h"
-#include "heatmap.h"
-#include "html_report.h"
+#include "report/heatmap.h"
+#include "report/html_report.h"
 #include "serve_index_html.h"  // kIndexHtml: tools/serve/index.html, embedded at build time
-#include "state_dict.h"
+#include "checkpoint/state_dict.h"
 
 namespace dfd::serve {
 

@@ -1,0 +1,259 @@
+// Deepfake analysis of a video stream, without GStreamer: faces are detected
+// and tracked frame by frame, each track's face crops are gathered into
+// sliding windows, and windows are classified by the model.
+//
+// The work is split in two stages so that a streaming element can keep
+// video moving while the model runs elsewhere:
+//   FaceStage    (cheap, per frame, in order): detection every
+//                detect_interval frames, IoU tracking, 112x112 crops of the
+//                analysed frames, and a WindowJob whenever a track's window
+//                of crops is due.
+//   WindowStage  (expensive, may run on a worker thread, batched): backbone
+//                features of the crops not seen before (one Model::features
+//                call per batch; a crop shared by overlapping windows is
+//                computed once), per-frame reference probabilities if asked,
+//                the head on every window (one classify_windows call), and
+//                the per-track aggregate.
+// A WindowJob can be dropped between the stages (a live element whose queue
+// is full does so) without disturbing later windows.
+//
+// StreamAnalyzer runs both stages inline, for tools, servers and trainers that
+// simply want every verdict of a stream; SummaryBuilder turns the verdicts
+// into per-track and overall results.
+#pragma once
+#include <cstdint>
+#include <limits>
+#include <map>
+#include <memory>
+#include <opencv2/core.hpp>
+#include <string>
+#include <vector>
+
+#include "faces/async_detector.h"
+#include "faces/face_detector.h"
+#include "analysis/feature.h"
+#include "model/model.h"
+#include "model/model_card.h"
+#include "faces/tracker.h"
+#include "analysis/verdict.h"
+
+namespace dfd {
+
+constexpr uint64_t kNoTime = std::numeric_limits<uint64_t>::max();  // == GST_CLOCK_TIME_NONE
+
+struct AnalyzerConfig {
+  FaceDetectorConfig detector;   // kind None: the whole frame is the face
+  TrackerConfig tracker;
+  int interval = 1;              // analyse (crop) every Nth frame; others only carry boxes
+  int detect_interval = 1;       // run the detector at most every N frames; the tracker coasts between
+  int window_size = 20;          // crops per window (the original API's value)
+  int window_stride = 0;         // a new window every N analysed crops of a track; 0 = window_size
+  float crop_margin = 0.f;       // box growth before cropping (the reference crops tight)
+  HeadMode head = HeadMode::Reference;
+  Aggregation aggregation = Aggregation::Mean;
+  float ema_alpha = 0.3f;
+  float threshold = 0.5f;        // FAKE when P(FAKE) > threshold
+  bool frame_probabilities = false;  // also classify every crop alone (reference head)
+  int max_batch_crops = 32;      // WindowStage splits larger backbone batches
+
+  int effective_stride() const { return window_stride > 0 ? window_stride : window_size; }
+  // Throws std::invalid_argument naming the first bad field.
+  void validate() const;
+};
+
+// Where a frame sits in time. Plain numbers so that the library stays free of
+// GStreamer; kNoTime where unknown.
+struct FrameTimes {
+  int64_t index = 0;               // frame number in the stream (from 0)
+  uint64_t pts_ns = kNoTime;
+  uint64_t duration_ns = kNoTime;
+  uint64_t stream_time_ns = kNoTime;
+  uint64_t running_time_ns = kNoTime;
+};
+
+// One analysed crop of a track.
+struct CropFrame {
+  FrameTimes times;
+  cv::Rect box;   // full-resolution box the crop was taken from
+  cv::Mat crop;   // 112x112 BGR CV_8UC3, owned (not a view of the frame)
+};
+
+// A window of one track's crops, ready for the head.
+struct WindowJob {
+  uint64_t track_id = 0;
+  std::vector<CropFrame> frames;  // time order; overlapping windows share crop data
+  bool final = false;             // the track's last window (track ended or stream ended)
+  int64_t start_index() const { return frames.empty() ? -1 : frames.front().times.index; }
+  int64_t end_index() const { return frames.empty() ? -1 : frames.back().times.index; }
+};
+
+struct TrackedFace {
+  uint64_t track_id = 0;
+  cv::Rect box;
+  bool detected = false;  // matched by the detector on this very frame
+  bool cropped = false;   // a crop of this frame went into the track's window
+};
+
+struct FaceStageOutput {
+  FrameTimes times;
+  bool analysed = false;              // frame selected by `interval`
+  bool detector_ran = false;
+  std::vector<TrackedFace> faces;     // live tracks on this frame
+  std::vector<WindowJob> windows;     // windows that became due (including expired tracks' last ones)
+  std::vector<uint64_t> ended_tracks; // tracks that expired on this frame
+};
+
+class FaceStage {
+ public:
+  // Throws std::runtime_error when the detector cannot be created.
+  explicit FaceStage(const AnalyzerConfig& config);
+  ~FaceStage();
+  FaceStage(const FaceStage&) = delete;
+  FaceStage& operator=(const FaceStage&) = delete;
+
+  // `bgr`: the whole frame, BGR CV_8UC3 (may be a view; nothing is kept).
+  FaceStageOutput process(const cv::Mat& bgr, const FrameTimes& times);
+  // End of stream (or a resolution change): every track's frames not yet
+  // covered by a window, as one last window per track; tracks are dropped.
+  std::vector<WindowJob> finish();
+  // Flush/seek: forget tracks and windows, nothing emitted.
+  void reset();
+  // Live streams: run the detector on its own thread so process() never
+  // waits for it; boxes then come from a frame or a few earlier and the
+  // tracker coasts meanwhile. Off (the default) keeps results deterministic.
+  void set_async_detection(bool on);
+  bool async_detection() const { return async_ != nullptr; }
+  const AnalyzerConfig& config() const { return config_; }
+
+ private:
+  struct TrackWindow;
+  std::unique_ptr<WindowJob> push_crop(uint64_t track_id, CropFrame f);
+  std::unique_ptr<WindowJob> flush_track(uint64_t track_id);
+
+  AnalyzerConfig config_;
+  std::unique_ptr<FaceDetector> detector_;
+  std::unique_ptr<AsyncDetector> async_;  // live mode: detection off the caller's thread
+  int64_t last_submit_index_ = -1;  // none yet
+  Tracker tracker_;
+  std::map<uint64_t, std::unique_ptr<TrackWindow>> windows_;  // by our track id
+  uint64_t id_offset_ = 0;  // tracker ids restart after reset(); ours never repeat
+  uint64_t max_id_ = 0;
+  int64_t frames_seen_ = 0;
+  int64_t last_detect_index_ = std::numeric_limits<int64_t>::min();
+  bool detected_once_ = false;
+};
+
+// The verdict on one window.
+struct WindowVerdict {
+  uint64_t track_id = 0;
+  FrameTimes start, end;          // first and last frame of the window
+  int frames = 0;                 // crops in the window
+  std::vector<int64_t> frame_indices;  // their frame indices
+  cv::Rect box;                   // the last frame's box
+  Prediction prediction;          // window's own logits and P(FAKE)
+  float track_probability = 0.f;  // the track's aggregate after this window
+  int track_windows = 0;          // windows of the track so far
+  bool final = false;
+  float prob_fake() const { return prediction.prob_fake; }
+};
+
+// The model's P(FAKE) on one crop alone (reference head), for reports.
+struct FrameVerdict {
+  uint64_t track_id = 0;
+  FrameTimes times;
+  cv::Rect box;
+  float prob_fake = 0.f;
+};
+
+struct WindowStageOutput {
+  std::vector<WindowVerdict> windows;  // in job order
+  std::vector<FrameVerdict> frames;    // crops analysed for the first time, in job order
+  int crops_computed = 0;              // backbone runs in this batch
+};
+
+class WindowStage {
+ public:
+  WindowStage(std::shared_ptr<const Model> model, const AnalyzerConfig& config);
+  // Jobs of one track must come in time order (different tracks may interleave).
+  WindowStageOutput run(const std::vector<WindowJob>& jobs);
+  void reset();
+  const Model& model() const { return *model_; }
+
+ private:
+  struct TrackState;
+  std::shared_ptr<const Model> model_;
+  AnalyzerConfig config_;
+  std::map<uint64_t, std::shared_ptr<TrackState>> tracks_;
+};
+
+struct TrackSummary {
+  uint64_t id = 0;
+  int64_t first_index = -1, last_index = -1;  // first and last frame in an analysed window
+  uint64_t first_pts_ns = kNoTime, last_pts_ns = kNoTime;
+  int windows = 0;
+  int crops = 0;  // distinct frames in analysed windows
+  float fake_probability = 0.f;  // the aggregate
+  std::string verdict;           // "FAKE" or "REAL"
+};
+
+struct StreamSummary {
+  std::string verdict = "NO_FACE";  // "FAKE" | "REAL" | "NO_FACE"
+  float fake_probability = 0.f;     // the highest track aggregate (a video is as fake as its worst face)
+  uint64_t frames = 0;              // frames seen
+  uint64_t frames_analysed = 0;     // frames selected by `interval`
+  uint64_t windows_analysed = 0;
+  uint64_t windows_skipped = 0;     // dropped by a full queue (live mode)
+  uint64_t crops_analysed = 0;      // backbone runs
+  std::vector<TrackSummary> tracks; // by id; only tracks with at least one analysed window
+};
+
+// Collects verdicts (from any thread, serialised by the caller) into a summary.
+// A track's probability is the aggregate its last WindowVerdict carries.
+class SummaryBuilder {
+ public:
+  explicit SummaryBuilder(float threshold) : threshold_(threshold) {}
+  void add_frame(bool analysed);
+  void add_window(const WindowVerdict& v);
+  void add_skipped(uint64_t n = 1) { skipped_ += n; }
+  void add_crops(uint64_t n) { crops_ += n; }
+  StreamSummary build() const;
+  void reset();
+
+ private:
+  struct Acc {
+    TrackSummary summary;
+    int64_t covered_until = -1;
+  };
+  float threshold_;
+  uint64_t frames_ = 0, analysed_ = 0, windows_ = 0, skipped_ = 0, crops_ = 0;
+  std::map<uint64_t, Acc> tracks_;
+};
+
+// Everything of one frame, as StreamAnalyzer::process returns it.
+struct FrameResult {
+  FaceStageOutput faces;
+  WindowStageOutput verdicts;  // windows that ended on this frame (all of them: nothing is skipped)
+};
+
+// Both stages inline: every window is analysed as soon as it is due.
+class StreamAnalyzer {
+ public:
+  StreamAnalyzer(std::shared_ptr<const Model> model, const AnalyzerConfig& config);
+  FrameResult process(const cv::Mat& bgr, const FrameTimes& times);
+  // Convenience: frame index counted here, times unknown.
+  FrameResult process(const cv::Mat& bgr);
+  // End of stream: last windows of every track.
+  WindowStageOutput finish();
+  void reset();
+  StreamSummary summary() const { return summary_.build(); }
+  const AnalyzerConfig& config() const { return faces_.config(); }
+  const Model& model() const { return windows_.model(); }
+
+ private:
+  FaceStage faces_;
+  WindowStage windows_;
+  SummaryBuilder summary_;
+  int64_t next_index_ = 0;
+};
+
+}  // namespace dfd

@@ -1,0 +1,165 @@
+// safetensors: an 8-byte little-endian header length, a JSON header naming
+// each tensor's dtype, shape and byte range, then the raw bytes. Nothing in
+// it can execute code, which is why it is our model format.
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+
+#include "checkpoint/state_dict.h"
+
+namespace dfd {
+
+namespace {
+constexpr uint64_t kMaxHeader = 100u << 20;
+
+DType dtype_from_name(const std::string& s) {
+  static const std::pair<const char*, DType> m[] = {
+      {"F32", DType::F32}, {"F64", DType::F64}, {"F16", DType::F16}, {"BF16", DType::BF16},
+      {"I64", DType::I64}, {"I32", DType::I32}, {"U8", DType::U8},   {"BOOL", DType::Bool}};
+  for (auto& [n, d] : m)
+    if (s == n) return d;
+  throw std::runtime_error("safetensors: unsupported dtype " + s);
+}
+}  // namespace
+
+const char* dtype_name(DType d) {
+  switch (d) {
+    case DType::F32: return "F32";
+    case DType::F64: return "F64";
+    case DType::F16: return "F16";
+    case DType::BF16: return "BF16";
+    case DType::I64: return "I64";
+    case DType::I32: return "I32";
+    case DType::U8: return "U8";
+    case DType::Bool: return "BOOL";
+  }
+  return "?";
+}
+
+size_t dtype_size(DType d) {
+  switch (d) {
+    case DType::F64: case DType::I64: return 8;
+    case DType::F32: case DType::I32: return 4;
+    case DType::F16: case DType::BF16: return 2;
+    case DType::U8: case DType::Bool: return 1;
+  }
+  return 1;
+}
+
+int64_t TensorData::numel() const {
+  int64_t n = 1;
+  for (auto s : shape) n *= s;
+  return n;
+}
+
+void write_safetensors(const std::string& path, const StateDict& tensors, const ModelCard& card) {
+  nlohmann::json header;
+  header["__metadata__"] = {{"model_card", card.to_json()}, {"format", "deepfakedetect"}};
+  uint64_t offset = 0;
+  for (auto& [name, t] : tensors) {
+    if (t.bytes.size() != size_t(t.numel()) * dtype_size(t.dtype))
+      throw std::runtime_error("tensor " + name + ": byte size does not match its shape");
+    header[name] = {{"dtype", dtype_name(t.dtype)}, {"shape", t.shape}, {"data_offsets", {offset, offset + t.bytes.size()}}};
+    offset += t.bytes.size();
+  }
+  std::string h = header.dump();
+  while ((8 + h.size()) % 8) h += ' ';  // align the data section
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    if (!f) throw std::runtime_error("cannot write " + tmp);
+    uint64_t n = h.size();
+    uint8_t le[8];
+    for (int i = 0; i < 8; ++i) le[i] = uint8_t(n >> (8 * i));
+    f.write(reinterpret_cast<const char*>(le), 8);
+    f.write(h.data(), std::streamsize(h.size()));
+    for (auto& [name, t] : tensors) f.write(reinterpret_cast<const char*>(t.bytes.data()), std::streamsize(t.bytes.size()));
+    if (!f) throw std::runtime_error("write failed: " + tmp);
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) throw std::runtime_error("cannot rename " + tmp + " to " + path);
+}
+
+Checkpoint read_safetensors(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw std::runtime_error("cannot open " + path);
+  f.seekg(0, std::ios::end);
+  const uint64_t file_size = uint64_t(f.tellg());
+  f.seekg(0);
+  uint8_t le[8];
+  if (file_size < 8 || !f.read(reinterpret_cast<char*>(le), 8)) throw std::runtime_error("safetensors: file too short");
+  uint64_t n = 0;
+  for (int i = 0; i < 8; ++i) n |= uint64_t(le[i]) << (8 * i);
+  if (n > kMaxHeader || n + 8 > file_size) throw std::runtime_error("safetensors: header length out of range (not a safetensors file, or truncated)");
+  std::string h(n, '\0');
+  f.read(h.data(), std::streamsize(n));
+  nlohmann::json header;
+  try {
+    header = nlohmann::json::parse(h);
+  } catch (const std::exception& e) {
+    throw std::runtime_error(std::string("safetensors: header is not JSON: ") + e.what());
+  }
+  if (!header.is_object()) throw std::runtime_error("safetensors: header is not a JSON object");
+  Checkpoint ck;
+  ck.format = "safetensors";
+  const uint64_t data_size = file_size - 8 - n;
+  try {
+    for (auto it = header.begin(); it != header.end(); ++it) {
+      if (it.key() == "__metadata__") {
+        if (it->contains("model_card")) ck.card = ModelCard::from_json(it->at("model_card").get<std::string>());
+        continue;
+      }
+      TensorData t;
+      t.dtype = dtype_from_name(it->at("dtype").get<std::string>());
+      t.shape = it->at("shape").get<std::vector<int64_t>>();
+      auto off = it->at("data_offsets").get<std::vector<uint64_t>>();
+      for (auto s : t.shape)
+        if (s < 0) throw std::runtime_error("safetensors: negative dimension in " + it.key());
+      if (off.size() != 2 || off[0] > off[1] || off[1] > data_size)
+        throw std::runtime_error("safetensors: tensor " + it.key() + " lies outside the file (truncated?)");
+      if (off[1] - off[0] != uint64_t(t.numel()) * dtype_size(t.dtype))
+        throw std::runtime_error("safetensors: tensor " + it.key() + " byte range does not match its shape");
+      t.bytes.resize(off[1] - off[0]);
+      f.seekg(std::streamoff(8 + n + off[0]));
+      if (!f.read(reinterpret_cast<char*>(t.bytes.data()), std::streamsize(t.bytes.size())))
+        throw std::runtime_error("safetensors: short read of " + it.key());
+      ck.tensors[it.key()] = std::move(t);
+    }
+  } catch (const nlohmann::json::exception& e) {
+    throw std::runtime_error(std::string("safetensors: malformed header: ") + e.what());
+  }
+  return ck;
+}
+
+Checkpoint read_checkpoint(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw std::runtime_error("cannot open model file " + path);
+  char magic[4] = {0, 0, 0, 0};
+  f.read(magic, 4);
+  if (f.gcount() < 4) throw std::runtime_error(path + ": file too short to be a model");
+  if (std::memcmp(magic, "PK\x03\x04", 4) == 0) return read_pytorch_zip(path);
+  if (magic[0] == char(0x80)) throw std::runtime_error(path + ": legacy (pre-1.6) torch.save format; re-save it with a current PyTorch");
+  try {
+    return read_safetensors(path);
+  } catch (const std::exception& e) {
+    throw std::runtime_error(path + ": neither a PyTorch checkpoint nor a safetensors model (" + e.what() + ")");
+  }
+}
+
+std::string weights_checksum(const StateDict& tensors) {
+  uint64_t h = 1469598103934665603ull;
+  auto mix = [&](const void* p, size_t n) {
+    auto* b = static_cast<const uint8_t*>(p);
+    for (size_t i = 0; i < n; ++i) h = (h ^ b[i]) * 1099511628211ull;
+  };
+  for (auto& [name, t] : tensors) {
+    mix(name.data(), name.size());
+    for (auto s : t.shape) mix(&s, sizeof s);
+    mix(t.bytes.data(), t.bytes.size());
+  }
+  char buf[17];
+  snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+}  // namespace dfd

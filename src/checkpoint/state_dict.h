@@ -1,0 +1,59 @@
+// Raw named tensors as read from a checkpoint, before any model is built.
+// Plain bytes, no LibTorch: readers and writers of formats live apart from
+// the model so that they compile quickly and can be fuzzed on their own.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "model/model_card.h"
+
+namespace dfd {
+
+enum class DType { F32, F64, F16, BF16, I64, I32, U8, Bool };
+const char* dtype_name(DType d);  // safetensors spelling: "F32", "I64", ...
+size_t dtype_size(DType d);
+
+struct TensorData {
+  DType dtype = DType::F32;
+  std::vector<int64_t> shape;
+  std::vector<uint8_t> bytes;  // contiguous, row-major, little-endian
+  int64_t numel() const;
+};
+
+// Ordered by name (std::map) so that files we write are reproducible.
+using StateDict = std::map<std::string, TensorData>;
+
+struct Checkpoint {
+  StateDict tensors;
+  std::optional<ModelCard> card;  // present in our format, absent in a .pt
+  std::string format;             // "safetensors" or "pytorch-zip"
+};
+
+// Reads a checkpoint, choosing the reader by content (never by extension):
+// a PyTorch zip archive written by torch.save(state_dict) or a safetensors
+// file. Throws std::runtime_error naming the problem for anything else.
+Checkpoint read_checkpoint(const std::string& path);
+
+// Our format: safetensors with the model card JSON in __metadata__["model_card"].
+void write_safetensors(const std::string& path, const StateDict& tensors, const ModelCard& card);
+Checkpoint read_safetensors(const std::string& path);
+
+// torch.save() zip archive. Reading executes no code: the pickle is
+// interpreted by a restricted reader that knows only the few globals a
+// state_dict uses.
+Checkpoint read_pytorch_zip(const std::string& path);
+
+// The pickle inside a torch.save archive, parsed into a state dict whose
+// tensors are filled from `storages` (record name under data/ -> bytes).
+StateDict parse_state_dict_pickle(const std::vector<uint8_t>& pickle,
+                                  const std::map<std::string, std::vector<uint8_t>>& storages);
+// The storage record names a pickle refers to, so the reader loads only those.
+std::vector<std::string> pickle_storage_keys(const std::vector<uint8_t>& pickle);
+
+// 64-bit FNV-1a over names, shapes and bytes: a short checksum of the weights.
+std::string weights_checksum(const StateDict& tensors);
+
+}  // namespace dfd

@@ -1,0 +1,87 @@
+#include "model/model_card.h"
+
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+
+namespace dfd {
+
+const char* to_string(HeadMode m) { return m == HeadMode::Reference ? "reference" : "temporal"; }
+
+HeadMode head_mode_from_string(const std::string& s) {
+  if (s == "reference") return HeadMode::Reference;
+  if (s == "temporal") return HeadMode::Temporal;
+  throw std::invalid_argument("unknown head mode '" + s + "' (expected reference or temporal)");
+}
+
+std::string ModelCard::to_json() const {
+  nlohmann::json j;
+  j["format_version"] = format_version;
+  j["name"] = name;
+  j["architecture"] = architecture;
+  j["head"] = to_string(head);
+  j["input_size"] = input_size;
+  j["channel_order"] = channel_order;
+  j["mean"] = mean;
+  j["std"] = std;
+  j["class_names"] = class_names;
+  j["window_size"] = window_size;
+  j["threshold"] = threshold;
+  j["trained"] = trained;
+  j["training_data"] = training_data;
+  j["provenance"] = provenance;
+  j["metrics"] = nlohmann::json::parse(metrics_json.empty() ? "{}" : metrics_json);
+  j["seed"] = seed;
+  return j.dump(2);
+}
+
+ModelCard ModelCard::from_json(const std::string& text) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(text);
+  } catch (const std::exception& e) {
+    throw std::runtime_error(std::string("model card is not valid JSON: ") + e.what());
+  }
+  if (!j.is_object()) throw std::runtime_error("model card is not a JSON object");
+  ModelCard c;
+  try {
+    c.format_version = j.value("format_version", 1);
+    if (c.format_version != 1)
+      throw std::runtime_error("unsupported model card format_version " + std::to_string(c.format_version));
+    c.name = j.value("name", c.name);
+    c.architecture = j.value("architecture", c.architecture);
+    c.head = head_mode_from_string(j.value("head", std::string("reference")));
+    c.input_size = j.value("input_size", c.input_size);
+    c.channel_order = j.value("channel_order", c.channel_order);
+    if (j.contains("mean")) c.mean = j.at("mean").get<std::array<float, 3>>();
+    if (j.contains("std")) c.std = j.at("std").get<std::array<float, 3>>();
+    c.class_names = j.value("class_names", c.class_names);
+    c.window_size = j.value("window_size", c.window_size);
+    c.threshold = j.value("threshold", c.threshold);
+    if (!j.contains("trained") || !j.at("trained").is_boolean())
+      throw std::runtime_error("model card lacks the boolean field 'trained'");
+    c.trained = j.at("trained").get<bool>();
+    c.training_data = j.value("training_data", std::string());
+    c.provenance = j.value("provenance", std::string());
+    c.metrics_json = j.contains("metrics") ? j.at("metrics").dump() : "{}";
+    c.seed = j.value("seed", uint64_t{0});
+  } catch (const nlohmann::json::exception& e) {
+    throw std::runtime_error(std::string("model card has a field of the wrong type: ") + e.what());
+  } catch (const std::invalid_argument& e) {
+    throw std::runtime_error(std::string("model card: ") + e.what());
+  }
+  if (c.architecture != "resnext50_32x4d+lstm2048")
+    throw std::runtime_error("unsupported architecture '" + c.architecture + "'");
+  if (c.input_size != 112) throw std::runtime_error("unsupported input_size " + std::to_string(c.input_size));
+  if (c.channel_order != "BGR" && c.channel_order != "RGB")
+    throw std::runtime_error("channel_order must be BGR or RGB");
+  if (c.class_names.size() != 2) throw std::runtime_error("class_names must name exactly two classes");
+  if (c.window_size < 1) throw std::runtime_error("window_size must be >= 1");
+  return c;
+}
+
+std::string ModelCard::trust_notice() const {
+  if (!trained) return "UNTRAINED model (random weights): verdicts are meaningless";
+  return "";
+}
+
+}  // namespace dfd
