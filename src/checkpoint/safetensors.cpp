@@ -4,7 +4,11 @@
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <stdexcept>
+
+#include "checkpoint/checked_math.h"
+#include "checkpoint/limits.h"
 
 #include "checkpoint/state_dict.h"
 
@@ -49,7 +53,7 @@ size_t dtype_size(DType d) {
 
 int64_t TensorData::numel() const {
   int64_t n = 1;
-  for (auto s : shape) n *= s;
+  for (auto s : shape) n = checked_mul(n, s, "tensor shape");
   return n;
 }
 
@@ -80,6 +84,96 @@ void write_safetensors(const std::string& path, const StateDict& tensors, const 
   if (std::rename(tmp.c_str(), path.c_str()) != 0) throw std::runtime_error("cannot rename " + tmp + " to " + path);
 }
 
+namespace {
+
+// One tensor's place in the data section, as the header declares it.
+struct HeaderEntry {
+  std::string name;
+  DType dtype;
+  std::vector<int64_t> shape;
+  uint64_t begin, end;  // byte offsets into the data section
+};
+struct Header {
+  std::vector<HeaderEntry> entries;
+  std::optional<ModelCard> card;
+};
+
+// Parses the JSON header, refusing keys that appear twice (the format
+// forbids them; a JSON parser would silently keep the last one).
+nlohmann::json parse_json_refusing_duplicates(const std::string& text) {
+  std::vector<std::set<std::string>> keys_at_depth;
+  auto on_event = [&](int depth, nlohmann::json::parse_event_t ev, nlohmann::json& parsed) {
+    using E = nlohmann::json::parse_event_t;
+    if (ev == E::object_start) keys_at_depth.emplace_back();
+    if (ev == E::object_end && !keys_at_depth.empty()) keys_at_depth.pop_back();
+    if (ev == E::key && !keys_at_depth.empty() && !keys_at_depth.back().insert(parsed.get<std::string>()).second)
+      throw std::runtime_error("safetensors: key '" + parsed.get<std::string>() + "' appears twice in the header");
+    (void)depth;
+    return true;
+  };
+  try {
+    return nlohmann::json::parse(text, on_event);
+  } catch (const nlohmann::json::exception& e) {
+    throw std::runtime_error(std::string("safetensors: header is not JSON: ") + e.what());
+  }
+}
+
+Header parse_header(const std::string& text, uint64_t data_size) {
+  const nlohmann::json header = parse_json_refusing_duplicates(text);
+  if (!header.is_object()) throw std::runtime_error("safetensors: header is not a JSON object");
+  Header out;
+  try {
+    for (auto it = header.begin(); it != header.end(); ++it) {
+      if (it.key() == "__metadata__") {
+        if (it->contains("model_card")) out.card = ModelCard::from_json(it->at("model_card").get<std::string>());
+        continue;
+      }
+      HeaderEntry e{it.key(), dtype_from_name(it->at("dtype").get<std::string>()),
+                    it->at("shape").get<std::vector<int64_t>>(), 0, 0};
+      const int64_t numel = checked_numel(e.shape, limits::kMaxTensorRank, limits::kMaxTensorElements,
+                                          "safetensors: tensor " + e.name);
+      auto off = it->at("data_offsets").get<std::vector<uint64_t>>();
+      if (off.size() != 2 || off[0] > off[1] || off[1] > data_size)
+        throw std::runtime_error("safetensors: tensor " + e.name + " lies outside the file (truncated?)");
+      if (off[1] - off[0] != uint64_t(numel) * dtype_size(e.dtype))
+        throw std::runtime_error("safetensors: tensor " + e.name + " byte range does not match its shape");
+      e.begin = off[0];
+      e.end = off[1];
+      out.entries.push_back(std::move(e));
+    }
+  } catch (const nlohmann::json::exception& e) {
+    throw std::runtime_error(std::string("safetensors: malformed header: ") + e.what());
+  }
+  return out;
+}
+
+uint64_t header_length(const uint8_t le[8], uint64_t file_size) {
+  uint64_t n = 0;
+  for (int i = 0; i < 8; ++i) n |= uint64_t(le[i]) << (8 * i);
+  if (n > kMaxHeader || n + 8 > file_size)
+    throw std::runtime_error("safetensors: header length out of range (not a safetensors file, or truncated)");
+  return n;
+}
+
+// Builds the checkpoint; `copy(begin, end, dst)` fetches bytes of the data section.
+template <class Copy>
+Checkpoint assemble(const Header& h, Copy copy) {
+  Checkpoint ck;
+  ck.format = "safetensors";
+  ck.card = h.card;
+  for (const auto& e : h.entries) {
+    TensorData t;
+    t.dtype = e.dtype;
+    t.shape = e.shape;
+    t.bytes.resize(e.end - e.begin);
+    copy(e.begin, e.end, t.bytes.data(), e.name);
+    ck.tensors[e.name] = std::move(t);
+  }
+  return ck;
+}
+
+}  // namespace
+
 Checkpoint read_safetensors(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   if (!f) throw std::runtime_error("cannot open " + path);
@@ -88,47 +182,24 @@ Checkpoint read_safetensors(const std::string& path) {
   f.seekg(0);
   uint8_t le[8];
   if (file_size < 8 || !f.read(reinterpret_cast<char*>(le), 8)) throw std::runtime_error("safetensors: file too short");
-  uint64_t n = 0;
-  for (int i = 0; i < 8; ++i) n |= uint64_t(le[i]) << (8 * i);
-  if (n > kMaxHeader || n + 8 > file_size) throw std::runtime_error("safetensors: header length out of range (not a safetensors file, or truncated)");
-  std::string h(n, '\0');
-  f.read(h.data(), std::streamsize(n));
-  nlohmann::json header;
-  try {
-    header = nlohmann::json::parse(h);
-  } catch (const std::exception& e) {
-    throw std::runtime_error(std::string("safetensors: header is not JSON: ") + e.what());
-  }
-  if (!header.is_object()) throw std::runtime_error("safetensors: header is not a JSON object");
-  Checkpoint ck;
-  ck.format = "safetensors";
-  const uint64_t data_size = file_size - 8 - n;
-  try {
-    for (auto it = header.begin(); it != header.end(); ++it) {
-      if (it.key() == "__metadata__") {
-        if (it->contains("model_card")) ck.card = ModelCard::from_json(it->at("model_card").get<std::string>());
-        continue;
-      }
-      TensorData t;
-      t.dtype = dtype_from_name(it->at("dtype").get<std::string>());
-      t.shape = it->at("shape").get<std::vector<int64_t>>();
-      auto off = it->at("data_offsets").get<std::vector<uint64_t>>();
-      for (auto s : t.shape)
-        if (s < 0) throw std::runtime_error("safetensors: negative dimension in " + it.key());
-      if (off.size() != 2 || off[0] > off[1] || off[1] > data_size)
-        throw std::runtime_error("safetensors: tensor " + it.key() + " lies outside the file (truncated?)");
-      if (off[1] - off[0] != uint64_t(t.numel()) * dtype_size(t.dtype))
-        throw std::runtime_error("safetensors: tensor " + it.key() + " byte range does not match its shape");
-      t.bytes.resize(off[1] - off[0]);
-      f.seekg(std::streamoff(8 + n + off[0]));
-      if (!f.read(reinterpret_cast<char*>(t.bytes.data()), std::streamsize(t.bytes.size())))
-        throw std::runtime_error("safetensors: short read of " + it.key());
-      ck.tensors[it.key()] = std::move(t);
-    }
-  } catch (const nlohmann::json::exception& e) {
-    throw std::runtime_error(std::string("safetensors: malformed header: ") + e.what());
-  }
-  return ck;
+  const uint64_t n = header_length(le, file_size);
+  std::string text(n, '\0');
+  if (!f.read(text.data(), std::streamsize(n))) throw std::runtime_error("safetensors: short read of the header");
+  const Header h = parse_header(text, file_size - 8 - n);
+  return assemble(h, [&](uint64_t begin, uint64_t end, uint8_t* dst, const std::string& name) {
+    f.seekg(std::streamoff(8 + n + begin));
+    if (!f.read(reinterpret_cast<char*>(dst), std::streamsize(end - begin)))
+      throw std::runtime_error("safetensors: short read of " + name);
+  });
+}
+
+Checkpoint read_safetensors_memory(const uint8_t* data, size_t size) {
+  if (size < 8) throw std::runtime_error("safetensors: file too short");
+  const uint64_t n = header_length(data, size);
+  const Header h = parse_header(std::string(reinterpret_cast<const char*>(data + 8), n), size - 8 - n);
+  return assemble(h, [&](uint64_t begin, uint64_t end, uint8_t* dst, const std::string&) {
+    std::memcpy(dst, data + 8 + n + begin, end - begin);
+  });
 }
 
 Checkpoint read_checkpoint(const std::string& path) {

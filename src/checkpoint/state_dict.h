@@ -20,7 +20,7 @@ struct TensorData {
   DType dtype = DType::F32;
   std::vector<int64_t> shape;
   std::vector<uint8_t> bytes;  // contiguous, row-major, little-endian
-  int64_t numel() const;
+  int64_t numel() const;  // checked: throws if the shape overflows
 };
 
 // Ordered by name (std::map) so that files we write are reproducible.
@@ -43,15 +43,13 @@ Checkpoint read_safetensors(const std::string& path);
 
 // torch.save() zip archive. Reading executes no code: the pickle is
 // interpreted by a restricted reader that knows only the few globals a
-// state_dict uses.
+// state_dict uses (checkpoint/torch_pickle.h), and every size the archive
+// declares is bounded (checkpoint/limits.h). The memory form exists for fuzzing.
 Checkpoint read_pytorch_zip(const std::string& path);
+Checkpoint read_pytorch_zip_memory(const uint8_t* data, size_t size);
 
-// The pickle inside a torch.save archive, parsed into a state dict whose
-// tensors are filled from `storages` (record name under data/ -> bytes).
-StateDict parse_state_dict_pickle(const std::vector<uint8_t>& pickle,
-                                  const std::map<std::string, std::vector<uint8_t>>& storages);
-// The storage record names a pickle refers to, so the reader loads only those.
-std::vector<std::string> pickle_storage_keys(const std::vector<uint8_t>& pickle);
+// Safetensors held in memory (for fuzzing; files are read with read_safetensors).
+Checkpoint read_safetensors_memory(const uint8_t* data, size_t size);
 
 // 64-bit FNV-1a over names, shapes and bytes: a short checksum of the weights.
 std::string weights_checksum(const StateDict& tensors);

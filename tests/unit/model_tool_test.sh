@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # deepfake-model end to end: init, import, info, and bad input (exit 1, one line).
 set -u
-TOOL=$1 REF=$2
+TOOL=$1 REF=$2 HOSTILE=${3:-}
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 fails=0
@@ -36,6 +36,13 @@ check "info on a truncated checkpoint" "one_line_error info $REF/bad_truncated.p
 check "import with a missing key" "one_line_error import $REF/bad_missing_key.pt --out $T/x.safetensors"
 check "nothing written on a failed import" "[ ! -e $T/x.safetensors ]"
 check "import with a wrong shape" "one_line_error import $REF/bad_wrong_shape.pt --out $T/x.safetensors"
+# Hostile checkpoints (security): one clear line and exit 1, never a signal.
+if [ -n "$HOSTILE" ]; then
+  for f in wild_stride.pt wild_stride_wrap.pt deep_lists.pt deep_tuples.pt pickle_bomb.pt \
+           duplicate_key.safetensors wrapped_shape.safetensors; do
+    check "info on hostile $f" "one_line_error info $HOSTILE/$f"
+  done
+fi
 check "unknown command" "one_line_error frobnicate"
 check "unknown option" "one_line_error init --out $T/y.safetensors --colour blue"
 check "bad seed" "one_line_error init --out $T/y.safetensors --seed abc"
