@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <deque>
+#include <mutex>
 #include <set>
 #include <stdexcept>
 
@@ -169,6 +170,47 @@ void FaceStage::reset() {
   last_detect_index_ = std::numeric_limits<int64_t>::min();
 }
 
+// ---------------------------------------------------------------- Inference
+
+namespace {
+
+class ModelInference : public Inference {
+ public:
+  explicit ModelInference(std::shared_ptr<const Model> m) : model_(std::move(m)) {}
+  std::vector<Feature> features(const std::vector<cv::Mat>& crops) const override { return model_->features(crops); }
+  std::vector<Prediction> classify_frames(const std::vector<const Feature*>& frames) const override {
+    return model_->classify_frames(frames);
+  }
+  std::vector<Prediction> classify_windows(const std::vector<std::vector<const Feature*>>& windows,
+                                           HeadMode mode) const override {
+    return model_->classify_windows(windows, mode);
+  }
+
+ private:
+  std::shared_ptr<const Model> model_;
+};
+
+std::mutex& wrapper_mutex() {
+  static std::mutex mu;
+  return mu;
+}
+InferenceWrapper& wrapper_slot() {
+  static InferenceWrapper w;
+  return w;
+}
+
+}  // namespace
+
+std::shared_ptr<const Inference> model_inference(std::shared_ptr<const Model> model) {
+  if (!model) throw std::invalid_argument("model_inference needs a model");
+  return std::make_shared<ModelInference>(std::move(model));
+}
+
+void set_inference_wrapper(InferenceWrapper wrapper) {
+  std::lock_guard<std::mutex> lk(wrapper_mutex());
+  wrapper_slot() = std::move(wrapper);
+}
+
 // -------------------------------------------------------------- WindowStage
 
 struct WindowStage::TrackState {
@@ -182,6 +224,16 @@ WindowStage::WindowStage(std::shared_ptr<const Model> model, const AnalyzerConfi
     : model_(std::move(model)), config_(config) {
   if (!model_) throw std::invalid_argument("WindowStage needs a model");
   config_.validate();
+  inference_ = model_inference(model_);
+  InferenceWrapper wrap;
+  {
+    std::lock_guard<std::mutex> lk(wrapper_mutex());
+    wrap = wrapper_slot();
+  }
+  if (wrap) {
+    inference_ = wrap(inference_);
+    if (!inference_) throw std::invalid_argument("the inference wrapper returned nothing");
+  }
 }
 
 void WindowStage::reset() { tracks_.clear(); }
@@ -212,7 +264,7 @@ WindowStageOutput WindowStage::run(const std::vector<WindowJob>& jobs) {
     const size_t e = std::min(need.size(), b + size_t(config_.max_batch_crops));
     std::vector<cv::Mat> crops;
     for (size_t i = b; i < e; ++i) crops.push_back(need[i].frame->crop);
-    std::vector<Feature> feats = model_->features(crops);
+    std::vector<Feature> feats = inference_->features(crops);
     if (feats.size() != crops.size()) throw std::runtime_error("model returned a wrong number of features");
     for (size_t i = b; i < e; ++i) {
       auto f = std::make_shared<const Feature>(std::move(feats[i - b]));
@@ -224,13 +276,14 @@ WindowStageOutput WindowStage::run(const std::vector<WindowJob>& jobs) {
 
   // 2. Per-crop reference probabilities (reports).
   if (config_.frame_probabilities && !new_features.empty()) {
-    auto preds = model_->classify_frames(new_features);
+    auto preds = inference_->classify_frames(new_features);
     for (size_t i = 0; i < need.size(); ++i) {
       FrameVerdict fv;
       fv.track_id = need[i].job->track_id;
       fv.times = need[i].frame->times;
       fv.box = need[i].frame->box;
       fv.prob_fake = preds.at(i).prob_fake;
+      fv.job = size_t(need[i].job - jobs.data());
       out.frames.push_back(fv);
     }
   }
@@ -242,7 +295,7 @@ WindowStageOutput WindowStage::run(const std::vector<WindowJob>& jobs) {
     for (const CropFrame& f : jobs[j].frames) w.push_back(states[j]->features.at(f.times.index).get());
     windows.push_back(std::move(w));
   }
-  auto preds = model_->classify_windows(windows, config_.head);
+  auto preds = inference_->classify_windows(windows, config_.head);
   if (preds.size() != jobs.size()) throw std::runtime_error("model returned a wrong number of window predictions");
 
   // 4. Aggregates, in job order.

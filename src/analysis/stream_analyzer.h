@@ -20,8 +20,14 @@
 // StreamAnalyzer runs both stages inline, for tools, servers and trainers that
 // simply want every verdict of a stream; SummaryBuilder turns the verdicts
 // into per-track and overall results.
+//
+// WindowStage reaches the model through the Inference interface. A program may
+// register a wrapper around every model a WindowStage is made with from then
+// on (set_inference_wrapper): instrumentation, or a test that needs a slow
+// model without a hook in the code under test.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <map>
 #include <memory>
@@ -163,25 +169,51 @@ struct FrameVerdict {
   FrameTimes times;
   cv::Rect box;
   float prob_fake = 0.f;
+  size_t job = 0;  // WindowStage::run: index of the first job (in its input) that holds this crop
 };
 
 struct WindowStageOutput {
-  std::vector<WindowVerdict> windows;  // in job order
+  std::vector<WindowVerdict> windows;  // in job order: windows[j] is jobs[j]'s
   std::vector<FrameVerdict> frames;    // crops analysed for the first time, in job order
   int crops_computed = 0;              // backbone runs in this batch
 };
+
+// What WindowStage asks of a model (Model's own methods, same contracts).
+class Inference {
+ public:
+  virtual ~Inference() = default;
+  virtual std::vector<Feature> features(const std::vector<cv::Mat>& crops) const = 0;
+  virtual std::vector<Prediction> classify_frames(const std::vector<const Feature*>& frames) const = 0;
+  virtual std::vector<Prediction> classify_windows(const std::vector<std::vector<const Feature*>>& windows,
+                                                   HeadMode mode) const = 0;
+};
+
+// The model itself.
+std::shared_ptr<const Inference> model_inference(std::shared_ptr<const Model> model);
+
+// Process-wide: every WindowStage constructed from now on runs its model
+// through wrapper(model_inference(model)); an empty function restores the
+// model itself. WindowStages already made keep what they have. Meant for
+// instrumentation and tests (a slow model); thread-safe.
+using InferenceWrapper = std::function<std::shared_ptr<const Inference>(std::shared_ptr<const Inference>)>;
+void set_inference_wrapper(InferenceWrapper wrapper);
 
 class WindowStage {
  public:
   WindowStage(std::shared_ptr<const Model> model, const AnalyzerConfig& config);
   // Jobs of one track must come in time order (different tracks may interleave).
+  // The result depends only on the jobs (and the jobs run before on this
+  // stage), never on timing; the backbone batches are cut from them in order.
   WindowStageOutput run(const std::vector<WindowJob>& jobs);
   void reset();
+  // Per-crop reference probabilities (WindowStageOutput::frames) on or off from the next run().
+  void set_frame_probabilities(bool on) { config_.frame_probabilities = on; }
   const Model& model() const { return *model_; }
 
  private:
   struct TrackState;
   std::shared_ptr<const Model> model_;
+  std::shared_ptr<const Inference> inference_;
   AnalyzerConfig config_;
   std::map<uint64_t, std::shared_ptr<TrackState>> tracks_;
 };
