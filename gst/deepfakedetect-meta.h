@@ -13,6 +13,9 @@
  *   window-end       (gint64)   last frame index of that window, -1 if none
  *   frames-ago       (gint64)   this frame's index minus window-end, -1 if none
  *   window-fake-probability (gdouble) the latest window's own P(FAKE), -1 if none
+ *   frame-fake-probability (gdouble) this frame's crop alone (sync mode), -1 if not given
+ *   (sync mode: the window is the one covering the frame, so frames-ago may be
+ *   negative; docs/element.md says what each mode attaches)
  *   model            (gchararray) model name (model card)
  *   trained          (gboolean) FALSE for an untrained (random) model
  *
@@ -45,6 +48,7 @@ G_BEGIN_DECLS
 #define DFD_FIELD_WINDOW_END "window-end"
 #define DFD_FIELD_FRAMES_AGO "frames-ago"
 #define DFD_FIELD_WINDOW_FAKE_PROBABILITY "window-fake-probability"
+#define DFD_FIELD_FRAME_FAKE_PROBABILITY "frame-fake-probability"
 #define DFD_FIELD_MODEL "model"
 #define DFD_FIELD_TRAINED "trained"
 #define DFD_FIELD_TIMESTAMP "timestamp"
@@ -62,6 +66,7 @@ typedef struct {
   gdouble window_fake_probability;
   const gchar *model;
   gboolean trained;
+  gdouble frame_fake_probability; /* this frame's crop alone (sync mode), -1 if not given */
 } DfdFaceVerdict;
 
 /* A window verdict, from a "deepfakedetect" message. Strings point into the message. */
@@ -161,6 +166,8 @@ dfd_roi_meta_get_verdict (GstVideoRegionOfInterestMeta * meta, DfdFaceVerdict * 
   gst_structure_get_int64 (s, DFD_FIELD_FRAMES_AGO, &out->frames_ago);
   out->window_fake_probability = -1.0;
   gst_structure_get_double (s, DFD_FIELD_WINDOW_FAKE_PROBABILITY, &out->window_fake_probability);
+  out->frame_fake_probability = -1.0;
+  gst_structure_get_double (s, DFD_FIELD_FRAME_FAKE_PROBABILITY, &out->frame_fake_probability);
   out->model = gst_structure_get_string (s, DFD_FIELD_MODEL);
   gst_structure_get_boolean (s, DFD_FIELD_TRAINED, &out->trained);
   return TRUE;

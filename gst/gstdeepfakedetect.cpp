@@ -34,17 +34,20 @@
 
 #include <gst/video/video.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
 #include <deque>
+#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "deepfakedetect-meta.h"
@@ -217,15 +220,58 @@ GType sync_get_type() {
 
 // ----------------------------------------------------------- the runtime
 
+// Sync mode: one window on its way to the worker, and what the frames it
+// decides will carry. Filled by the worker under Runtime::mu.
+struct WindowSlot {
+  int64_t start = -1, end = -1;  // frame indices
+  bool done = false;
+  float track_prob = 0.f;   // the track's aggregate after this window
+  float window_prob = 0.f;  // this window's own P(FAKE)
+  std::map<int64_t, float> crop_scores;  // crops first scored in this window's batch: frame index -> P(FAKE) alone
+};
+using SlotPtr = std::shared_ptr<WindowSlot>;
+
 struct QueuedJob {
   dfd::WindowJob job;
   uint64_t generation;
+  uint64_t group = 0;  // sync mode: the windows due on one frame (or at one drain), run as one batch
+  SlotPtr slot;        // sync mode
 };
 
 struct Latest {
   float track_prob = 0.f;
   float window_prob = 0.f;
   int64_t start = -1, end = -1;
+};
+
+// Sync mode: a face on a held frame and the window whose verdict it will carry.
+struct HeldFace {
+  dfd::TrackedFace face;
+  bool decided = false;
+  bool covered = false;  // slot's window covers this frame (its crop score is in the slot)
+  SlotPtr slot;          // once decided: null = no verdict (PENDING)
+};
+
+// Sync mode: a frame held until its verdicts are in, or a serialized event
+// behind held frames. Owns its reference.
+struct Held {
+  GstBuffer* buf = nullptr;
+  GstEvent* event = nullptr;
+  int64_t index = -1;
+  GstVideoInfo info;
+  dfd::PixelFormat format = dfd::PixelFormat::BGR;
+  std::vector<HeldFace> faces;
+
+  Held() = default;
+  Held(Held&& o) noexcept
+      : buf(std::exchange(o.buf, nullptr)), event(std::exchange(o.event, nullptr)), index(o.index), info(o.info),
+        format(o.format), faces(std::move(o.faces)) {}
+  Held& operator=(Held&&) = delete;
+  Held(const Held&) = delete;
+  ~Held() {
+    if (buf) gst_buffer_unref(buf);
+    if (event) gst_event_unref(event);
+  }
 };
 
 // State between start() and stop().
@@ -235,10 +281,11 @@ struct Runtime {
   Props props;
   dfd::AnalyzerConfig cfg;
   std::shared_ptr<const dfd::Model> model;
+  std::unique_ptr<dfd::WindowStage> stage;  // the worker's; made in start() (a registered inference wrapper applies)
   std::string model_name;
   bool trained = false;
   std::string notice;
-  int delay_ms = 0;  // DFD_TEST_WORKER_DELAY_MS: a slow head, for tests
+  int num_threads = 0;  // num-threads after the clamp to the CPUs available
 
   // Streaming thread only.
   std::unique_ptr<dfd::FaceStage> faces;
@@ -247,14 +294,22 @@ struct Runtime {
   dfd::PixelFormat format = dfd::PixelFormat::BGR;
   int64_t next_index = 0;
   bool mode_decided = false;
-  bool blocking = false;
+  GstSegment segment;  // as received (frame times); the base class's follows the frames pushed
+  // Sync mode: frames held until their verdicts are in (docs/element.md).
+  std::deque<Held> held;
+  size_t held_frames = 0;
+  int64_t lookahead = 0;  // a held face's window is chosen at most this many frames after its frame
+  size_t hold_max = 1;    // lookahead + 1: frames held at most, the one arriving included
+  std::map<uint64_t, SlotPtr> track_last;  // latest window queued per track
 
   // Shared with the worker, under mu.
   std::mutex mu;
   std::condition_variable cv;
   std::deque<QueuedJob> queue;
+  bool blocking = false;  // sync mode; set once before the first window is queued
   bool stopping = false, flushing = false, busy = false, failed = false;
   uint64_t generation = 0;
+  uint64_t next_group = 0;
   std::map<uint64_t, Latest> latest;
   dfd::SummaryBuilder summary;
 
@@ -281,6 +336,8 @@ struct Priv {
   std::atomic<bool> overlay{false};
   std::atomic<bool> post_messages{true};
   std::atomic<uint64_t> windows_analysed{0}, windows_skipped{0}, frames{0};
+  // Sync mode: what holding frames adds to the latency (the query is answered on any thread).
+  std::atomic<uint64_t> hold_latency_min{0}, hold_latency_max{0};
   std::unique_ptr<Runtime> rt;
 };
 
@@ -364,18 +421,25 @@ GstMessage* summary_message(GstDeepfakeDetect* self, const Runtime& rt, const df
 
 void worker_main(GstDeepfakeDetect* self, Runtime* rt) {
   Priv* priv = self->priv;
-  std::unique_ptr<dfd::WindowStage> stage;
+  dfd::WindowStage& stage = *rt->stage;
   uint64_t stage_gen = 0;
+  bool configured = false;
   std::unique_lock<std::mutex> lk(rt->mu);
   for (;;) {
     rt->cv.wait(lk, [&] { return rt->stopping || !rt->queue.empty(); });
     if (rt->stopping) break;
-    // Everything queued (of one generation) is one batch: the backbone runs
-    // once over the new crops of all those windows.
+    // Async: everything queued (of one generation) is one batch, the backbone
+    // runs once over the new crops of all those windows. Sync: one group (the
+    // windows due on one frame), so that the batches, and with them the
+    // floating-point results, do not depend on how far behind the worker is.
+    const bool sync = rt->blocking;
     const uint64_t gen = rt->queue.front().generation;
+    const uint64_t group = rt->queue.front().group;
     std::vector<dfd::WindowJob> jobs;
-    while (!rt->queue.empty() && rt->queue.front().generation == gen) {
+    std::vector<SlotPtr> slots;
+    while (!rt->queue.empty() && rt->queue.front().generation == gen && (!sync || rt->queue.front().group == group)) {
       jobs.push_back(std::move(rt->queue.front().job));
+      slots.push_back(std::move(rt->queue.front().slot));
       rt->queue.pop_front();
     }
     rt->busy = true;
@@ -385,25 +449,19 @@ void worker_main(GstDeepfakeDetect* self, Runtime* rt) {
     dfd::WindowStageOutput out;
     std::string error;
     try {
-      if (!stage || gen != stage_gen) {
-        stage = std::make_unique<dfd::WindowStage>(rt->model, rt->cfg);
+      if (!configured) {  // per-crop scores: held frames carry them (sync), or frame messages
+        stage.set_frame_probabilities(sync || rt->props.frame_messages);
+        configured = true;
+      }
+      if (gen != stage_gen) {  // flushed: tracks start afresh
+        stage.reset();
         stage_gen = gen;
       }
-      out = stage->run(jobs);
+      out = stage.run(jobs);
     } catch (const std::exception& e) {
       error = e.what();
     } catch (...) {
       error = "unknown exception";
-    }
-    if (rt->delay_ms > 0) {  // test hook: a slow model; a stop cuts it short like a real batch's end would
-      const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(rt->delay_ms * int(jobs.size()));
-      while (std::chrono::steady_clock::now() < until) {
-        {
-          std::lock_guard<std::mutex> g(rt->mu);
-          if (rt->stopping) break;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-      }
     }
 
     std::vector<MessagePtr> messages;
@@ -419,7 +477,8 @@ void worker_main(GstDeepfakeDetect* self, Runtime* rt) {
     }
     if (gen == rt->generation) {  // not flushed meanwhile
       rt->summary.add_crops(uint64_t(out.crops_computed));
-      for (const auto& v : out.windows) {
+      for (size_t j = 0; j < out.windows.size(); ++j) {
+        const dfd::WindowVerdict& v = out.windows[j];
         rt->summary.add_window(v);
         if (v.final) {
           rt->latest.erase(v.track_id);
@@ -430,11 +489,25 @@ void worker_main(GstDeepfakeDetect* self, Runtime* rt) {
           l.start = v.start.index;
           l.end = v.end.index;
         }
+        if (j < slots.size() && slots[j]) {
+          slots[j]->track_prob = v.track_probability;
+          slots[j]->window_prob = v.prob_fake();
+        }
       }
+      for (const auto& f : out.frames)
+        if (f.job < slots.size() && slots[f.job]) slots[f.job]->crop_scores[f.times.index] = f.prob_fake;
+      for (auto& s : slots)
+        if (s) s->done = true;
       priv->windows_analysed += out.windows.size();
+      // In job order (each window's new crops, then the window): the same
+      // sequence however the jobs were batched.
       if (priv->post_messages.load()) {
-        for (const auto& f : out.frames) messages.emplace_back(frame_message(self, f));
-        for (const auto& v : out.windows) messages.emplace_back(window_message(self, *rt, v));
+        size_t fi = 0;
+        for (size_t j = 0; j < out.windows.size(); ++j) {
+          for (; fi < out.frames.size() && out.frames[fi].job == j; ++fi)
+            if (rt->props.frame_messages) messages.emplace_back(frame_message(self, out.frames[fi]));
+          messages.emplace_back(window_message(self, *rt, out.windows[j]));
+        }
       }
     }
     lk.unlock();
@@ -446,15 +519,16 @@ void worker_main(GstDeepfakeDetect* self, Runtime* rt) {
   }
 }
 
-// Queue windows for the worker. Blocking mode (or `force`) waits for room;
-// otherwise windows that find the queue full are skipped and counted.
+// Async mode: queue windows for the worker; those that find the queue full
+// are skipped and counted, unless `force` (last windows at EOS or a caps
+// change), which waits for room.
 void enqueue(GstDeepfakeDetect* self, Runtime* rt, std::vector<dfd::WindowJob>& jobs, bool force) {
   if (jobs.empty()) return;
   const size_t cap = size_t(rt->props.max_queued_windows);
   std::unique_lock<std::mutex> lk(rt->mu);
   for (auto& j : jobs) {
     if (rt->queue.size() >= cap) {
-      if (rt->blocking || force) {
+      if (force) {
         rt->cv.wait(lk, [&] { return rt->queue.size() < cap || rt->flushing || rt->stopping || rt->failed; });
         if (rt->flushing || rt->stopping || rt->failed) return;
       } else {
@@ -466,37 +540,284 @@ void enqueue(GstDeepfakeDetect* self, Runtime* rt, std::vector<dfd::WindowJob>& 
         continue;
       }
     }
-    rt->queue.push_back({std::move(j), rt->generation});
+    rt->queue.push_back({std::move(j), rt->generation, 0, nullptr});
     rt->cv.notify_all();
   }
 }
 
-// Last windows of every track, then wait until the worker has posted them.
+// ------------------------------------------------ sync mode: held frames
+//
+// Every face on a held frame is "decided" once the window whose verdict it
+// will carry is known: the first window of its track that ends at or after
+// the frame (its verdict when it covers the frame, else the window before
+// it), the track's latest window when the track ends first, or when
+// `lookahead` more frames have come without one. All of that depends on the
+// frames only, never on timing, so the same file gives the same annotations.
+// The frame leaves once every chosen window has come back from the worker.
+
+void decide(HeldFace& f, const SlotPtr& slot, bool covered) {
+  f.decided = true;
+  f.slot = slot;
+  f.covered = covered && slot;
+}
+
+// The windows due now: one slot each; the held faces they decide.
+std::vector<SlotPtr> assign_windows(Runtime* rt, const std::vector<dfd::WindowJob>& jobs) {
+  std::vector<SlotPtr> slots;
+  for (const auto& j : jobs) {
+    auto s = std::make_shared<WindowSlot>();
+    s->start = j.start_index();
+    s->end = j.end_index();
+    SlotPtr& last = rt->track_last[j.track_id];
+    for (auto& h : rt->held)
+      for (auto& f : h.faces)
+        if (!f.decided && f.face.track_id == j.track_id && h.index <= s->end) {
+          if (h.index >= s->start) decide(f, s, true);
+          else decide(f, last, false);
+        }
+    last = s;
+    slots.push_back(std::move(s));
+  }
+  return slots;
+}
+
+// Undecided faces of frames up to `upto` (of the given tracks, or all) take
+// their track's latest window.
+void settle(Runtime* rt, int64_t upto, const std::vector<uint64_t>* tracks = nullptr) {
+  for (auto& h : rt->held) {
+    if (h.index > upto) break;
+    for (auto& f : h.faces) {
+      if (f.decided) continue;
+      if (tracks && std::find(tracks->begin(), tracks->end(), f.face.track_id) == tracks->end()) continue;
+      auto it = rt->track_last.find(f.face.track_id);
+      decide(f, it == rt->track_last.end() ? nullptr : it->second, false);
+    }
+  }
+}
+
+// Queue the windows due on one frame as one group; false when flushing,
+// stopping or failed.
+bool enqueue_group(Runtime* rt, std::vector<dfd::WindowJob>& jobs, const std::vector<SlotPtr>& slots) {
+  if (jobs.empty()) return true;
+  const size_t cap = size_t(rt->props.max_queued_windows);
+  std::unique_lock<std::mutex> lk(rt->mu);
+  rt->cv.wait(lk, [&] { return rt->queue.size() < cap || rt->flushing || rt->stopping || rt->failed; });
+  if (rt->flushing || rt->stopping || rt->failed) return false;
+  const uint64_t group = rt->next_group++;
+  for (size_t i = 0; i < jobs.size(); ++i) rt->queue.push_back({std::move(jobs[i]), rt->generation, group, slots[i]});
+  rt->cv.notify_all();
+  return true;
+}
+
+// Sync mode: windows due (and tracks ended) on a frame or at a drain.
+GstFlowReturn queue_windows(Runtime* rt, std::vector<dfd::WindowJob>& jobs, const std::vector<uint64_t>& ended) {
+  auto slots = assign_windows(rt, jobs);
+  const bool ok = enqueue_group(rt, jobs, slots);
+  if (!ended.empty()) {
+    settle(rt, std::numeric_limits<int64_t>::max(), &ended);
+    for (uint64_t id : ended) rt->track_last.erase(id);
+  }
+  if (ok) return GST_FLOW_OK;
+  std::lock_guard<std::mutex> lk(rt->mu);
+  return rt->failed ? GST_FLOW_ERROR : GST_FLOW_FLUSHING;
+}
+
+// The verdict a face carries.
+struct FaceView {
+  dfd::TrackedFace face;
+  bool have = false;
+  float track_prob = -1.f, window_prob = -1.f, frame_prob = -1.f;
+  int64_t start = -1, end = -1;
+};
+
+// ROI metas (and the overlay when `raw` is given) on a writable buffer.
+void annotate(Runtime* rt, GstBuffer* buf, int64_t index, const std::vector<FaceView>& faces, const dfd::RawFrame* raw) {
+  std::vector<dfd::OverlayItem> items;
+  for (const FaceView& v : faces) {
+    const dfd::TrackedFace& f = v.face;
+    const char* label = v.have ? dfd::label_for(v.track_prob, rt->cfg.threshold) : "PENDING";
+    GstVideoRegionOfInterestMeta* meta = gst_buffer_add_video_region_of_interest_meta(
+        buf, DFD_ROI_TYPE, guint(f.box.x), guint(f.box.y), guint(f.box.width), guint(f.box.height));
+    if (!meta) throw std::runtime_error("could not add a region-of-interest meta (buffer not writable)");
+    meta->id = gint(f.track_id);
+    GstStructure* s = gst_structure_new(
+        DFD_PARAM_NAME, DFD_FIELD_FAKE_PROBABILITY, G_TYPE_DOUBLE, v.have ? double(v.track_prob) : -1.0,
+        DFD_FIELD_LABEL, G_TYPE_STRING, label, DFD_FIELD_TRACK_ID, G_TYPE_UINT64, guint64(f.track_id),
+        DFD_FIELD_WINDOW_START, G_TYPE_INT64, gint64(v.start), DFD_FIELD_WINDOW_END, G_TYPE_INT64, gint64(v.end),
+        DFD_FIELD_FRAMES_AGO, G_TYPE_INT64, gint64(v.have ? index - v.end : -1), DFD_FIELD_WINDOW_FAKE_PROBABILITY,
+        G_TYPE_DOUBLE, v.have ? double(v.window_prob) : -1.0, DFD_FIELD_FRAME_FAKE_PROBABILITY, G_TYPE_DOUBLE,
+        double(v.frame_prob), DFD_FIELD_MODEL, G_TYPE_STRING, rt->model_name.c_str(), DFD_FIELD_TRAINED,
+        G_TYPE_BOOLEAN, gboolean(rt->trained), nullptr);
+    gst_video_region_of_interest_meta_add_param(meta, s);
+    if (raw) {
+      dfd::OverlayItem item;
+      item.box = f.box;
+      char text[96];
+      if (v.have) {
+        item.kind = v.track_prob > rt->cfg.threshold ? dfd::OverlayItem::Kind::Fake : dfd::OverlayItem::Kind::Real;
+        g_snprintf(text, sizeof text, "#%" G_GUINT64_FORMAT " %s %.2f", guint64(f.track_id), label, v.track_prob);
+      } else {
+        item.kind = dfd::OverlayItem::Kind::Pending;
+        g_snprintf(text, sizeof text, "#%" G_GUINT64_FORMAT " analysing", guint64(f.track_id));
+      }
+      item.text = text;
+      items.push_back(std::move(item));
+    }
+  }
+  if (raw) dfd::draw_overlay(*raw, items, rt->notice);
+}
+
+dfd::RawFrame raw_frame(Runtime* rt, GstVideoFrame* frame, dfd::PixelFormat format) {
+  (void)rt;
+  dfd::RawFrame raw;
+  raw.format = format;
+  raw.width = GST_VIDEO_FRAME_WIDTH(frame);
+  raw.height = GST_VIDEO_FRAME_HEIGHT(frame);
+  for (guint i = 0; i < GST_VIDEO_FRAME_N_PLANES(frame) && i < 3; ++i) {
+    raw.planes[i] = static_cast<const uint8_t*>(GST_VIDEO_FRAME_PLANE_DATA(frame, i));
+    raw.strides[i] = GST_VIDEO_FRAME_PLANE_STRIDE(frame, i);
+  }
+  return raw;
+}
+
+// A held frame whose verdicts are all in: metas and overlay from its windows.
+void finish_held(GstDeepfakeDetect* self, Runtime* rt, Held& h) {
+  std::vector<FaceView> views;
+  for (const HeldFace& f : h.faces) {
+    FaceView v;
+    v.face = f.face;
+    if (f.slot) {  // done: written by the worker before `done`, which we saw under mu
+      v.have = true;
+      v.track_prob = f.slot->track_prob;
+      v.window_prob = f.slot->window_prob;
+      v.start = f.slot->start;
+      v.end = f.slot->end;
+      if (f.covered && f.face.cropped) {
+        auto it = f.slot->crop_scores.find(h.index);
+        if (it != f.slot->crop_scores.end()) v.frame_prob = it->second;
+      }
+    }
+    views.push_back(v);
+  }
+  if (!gst_buffer_is_writable(h.buf)) h.buf = gst_buffer_make_writable(h.buf);
+  if (self->priv->overlay.load()) {  // as in async mode: the notice banner on every frame
+    MappedFrame frame(&h.info, h.buf, GstMapFlags(GST_MAP_READWRITE | GST_VIDEO_FRAME_MAP_FLAG_NO_REF));
+    if (!frame.ok()) throw std::runtime_error("could not map a held frame for the overlay");
+    const dfd::RawFrame raw = raw_frame(rt, frame.get(), h.format);
+    annotate(rt, h.buf, h.index, views, &raw);
+  } else {
+    annotate(rt, h.buf, h.index, views, nullptr);
+  }
+}
+
+// Forward the events at the front of the held queue, then hand out the first
+// held frame once its verdicts are in (null when none is). `wait`: block
+// until it is; flushing, stopping or a failed worker end the wait.
+GstFlowReturn next_held(GstDeepfakeDetect* self, Runtime* rt, bool wait, GstBuffer** out) {
+  *out = nullptr;
+  while (!rt->held.empty() && rt->held.front().event) {
+    GstEvent* ev = std::exchange(rt->held.front().event, nullptr);
+    rt->held.pop_front();
+    GST_LOG_OBJECT(self, "forwarding held %s event", GST_EVENT_TYPE_NAME(ev));
+    if (!GST_BASE_TRANSFORM_CLASS(gst_deepfake_detect_parent_class)->sink_event(GST_BASE_TRANSFORM(self), ev))
+      GST_DEBUG_OBJECT(self, "a held event was not handled downstream");
+  }
+  if (rt->held.empty()) return GST_FLOW_OK;
+  Held& h = rt->held.front();
+  if (wait) settle(rt, h.index);  // (never changes a result: callers only wait once the front is decided)
+  {
+    std::unique_lock<std::mutex> lk(rt->mu);
+    auto ready = [&] {
+      for (const auto& f : h.faces)
+        if (!f.decided || (f.slot && !f.slot->done)) return false;
+      return true;
+    };
+    if (!ready()) {
+      if (!wait) return GST_FLOW_OK;
+      rt->cv.wait(lk, [&] { return ready() || rt->flushing || rt->stopping || rt->failed; });
+      if (rt->failed) return GST_FLOW_ERROR;
+      if (!ready()) return GST_FLOW_FLUSHING;
+    }
+  }
+  Held taken(std::move(h));
+  rt->held.pop_front();
+  rt->held_frames--;
+  finish_held(self, rt, taken);
+  *out = std::exchange(taken.buf, nullptr);
+  return GST_FLOW_OK;
+}
+
+// Every held frame and event downstream, in order, waiting for the worker;
+// undecided faces first take their track's latest window. Whatever cannot be
+// pushed (flushing, stopping, downstream refusing) is dropped.
+GstFlowReturn release_all(GstDeepfakeDetect* self, Runtime* rt) {
+  settle(rt, std::numeric_limits<int64_t>::max());
+  GstFlowReturn ret = GST_FLOW_OK;
+  while (!rt->held.empty()) {
+    GstBuffer* b = nullptr;
+    ret = next_held(self, rt, true, &b);
+    if (ret == GST_FLOW_OK && b) ret = gst_pad_push(GST_BASE_TRANSFORM_SRC_PAD(self), b);
+    if (ret != GST_FLOW_OK) break;
+  }
+  if (!rt->held.empty()) {
+    GST_DEBUG_OBJECT(self, "dropping %zu held frames (%s)", rt->held_frames, gst_flow_get_name(ret));
+    rt->held.clear();
+    rt->held_frames = 0;
+  }
+  return ret;
+}
+
+// Last windows of every track (a caps change or EOS), their frames out, and
+// every window's messages posted.
 void drain(GstDeepfakeDetect* self, Runtime* rt) {
   auto jobs = rt->faces->finish();
-  GST_DEBUG_OBJECT(self, "draining: %zu last windows", jobs.size());
-  enqueue(self, rt, jobs, true);
+  GST_DEBUG_OBJECT(self, "draining: %zu last windows, %zu frames held", jobs.size(), rt->held_frames);
+  if (rt->blocking) {
+    queue_windows(rt, jobs, {});
+    settle(rt, std::numeric_limits<int64_t>::max());
+    rt->track_last.clear();
+    release_all(self, rt);
+  } else {
+    enqueue(self, rt, jobs, true);
+  }
   std::unique_lock<std::mutex> lk(rt->mu);
   rt->cv.wait(lk, [&] { return (rt->queue.empty() && !rt->busy) || rt->flushing || rt->stopping || rt->failed; });
+}
+
+void update_hold_latency(GstDeepfakeDetect* self, Runtime* rt) {
+  uint64_t min = 0, max = 0;
+  if (rt->have_info && GST_VIDEO_INFO_FPS_N(&rt->info) > 0 && GST_VIDEO_INFO_FPS_D(&rt->info) > 0) {
+    const uint64_t frame = gst_util_uint64_scale_int(GST_SECOND, GST_VIDEO_INFO_FPS_D(&rt->info), GST_VIDEO_INFO_FPS_N(&rt->info));
+    min = frame * uint64_t(rt->lookahead);
+    max = frame * uint64_t(rt->hold_max);
+  }
+  self->priv->hold_latency_min = min;
+  self->priv->hold_latency_max = max;
 }
 
 void decide_mode(GstDeepfakeDetect* self, Runtime* rt) {
   gboolean live = FALSE;
   QueryPtr q(gst_query_new_latency());
   if (gst_pad_peer_query(GST_BASE_TRANSFORM_SINK_PAD(self), q.get())) gst_query_parse_latency(q.get(), &live, nullptr, nullptr);
+  bool blocking = false;
   switch (rt->props.sync) {
     case SYNC_ON:
-      rt->blocking = true;
-      if (live) GST_WARNING_OBJECT(self, "sync=true on a live source: a slow model will hold up live video");
+      blocking = true;
+      if (live) GST_WARNING_OBJECT(self, "sync=true on a live source: frames are held for their verdicts, adding latency");
       break;
-    case SYNC_OFF: rt->blocking = false; break;
-    default: rt->blocking = !live; break;
+    case SYNC_OFF: blocking = false; break;
+    default: blocking = !live; break;
+  }
+  {
+    std::lock_guard<std::mutex> lk(rt->mu);
+    rt->blocking = blocking;
   }
   rt->mode_decided = true;
   // Live: detection leaves the streaming thread too, so frames never wait for it.
   if (rt->faces) rt->faces->set_async_detection(!rt->blocking);
   GST_INFO_OBJECT(self, "upstream is %s: %s", live ? "live" : "not live",
-                  rt->blocking ? "sync mode, every window is analysed (may block)"
+                  rt->blocking ? "sync mode, every window is analysed and frames carry their own verdicts "
+                                 "(frames are held, may block)"
                                : "async mode, windows are skipped when the queue is full (never blocks)");
 }
 
@@ -562,10 +883,22 @@ static gboolean gst_deepfake_detect_start(GstBaseTransform* trans) {
       return FALSE;
     }
 
+    // More LibTorch threads than the CPUs this process may run on only makes
+    // them contend (num-threads=1024 on two cores: a clip 6x slower): clamp.
+    const int cpus = std::max(1, int(g_get_num_processors()));
+    rt->num_threads = p.num_threads;
+    if (p.num_threads > cpus) {
+      rt->num_threads = cpus;
+      GST_ELEMENT_WARNING(self, RESOURCE, SETTINGS,
+                          ("num-threads=%d is more than the %d CPUs available: using %d", p.num_threads, cpus, cpus),
+                          ("intra-op threads beyond the CPUs this process may use (sched affinity) only contend; "
+                           "num-threads clamped to %d",
+                           cpus));
+    }
     dfd::ModelOptions opts;
     opts.device = p.device;
     opts.precision = p.precision;
-    opts.num_threads = p.num_threads;
+    opts.num_threads = rt->num_threads;
     try {
       if (p.model.empty()) {
         rt->model = shared_untrained(opts);
@@ -614,20 +947,29 @@ static gboolean gst_deepfake_detect_start(GstBaseTransform* trans) {
       return FALSE;
     }
 
-    if (const char* d = g_getenv("DFD_TEST_WORKER_DELAY_MS")) rt->delay_ms = std::max(0, atoi(d));
+    rt->stage = std::make_unique<dfd::WindowStage>(rt->model, c);
+    // Sync mode: a face's window is due within a window's worth of analysed
+    // frames while its track lives, or when the track expires
+    // (track-expiry frames unseen, noticed at the next detection).
+    rt->lookahead = int64_t(std::max(c.window_size, c.effective_stride())) * c.interval + c.tracker.max_unseen +
+                    c.detect_interval;
+    rt->hold_max = size_t(rt->lookahead) + 1;
+    gst_segment_init(&rt->segment, GST_FORMAT_UNDEFINED);
     GST_INFO_OBJECT(self,
                     "model '%s' (%s, %s) from %s; head %s, window %d stride %d, interval %d, detect-interval %d, "
                     "detector %s, min-face %d, max-faces %d, track-expiry %d, threshold %.3f, aggregation %s, "
-                    "device %s, threads %d, queue %d, sync %d%s",
+                    "device %s, threads %d (asked %d), queue %d, sync %d, at most %zu frames held in sync mode",
                     card.name.c_str(), card.trained ? "trained" : "UNTRAINED", rt->model->checksum().c_str(),
                     rt->model->source().c_str(), dfd::to_string(c.head), c.window_size, c.effective_stride(), c.interval,
                     c.detect_interval, dfd::to_string(c.detector.kind), c.detector.min_face_size, c.detector.max_faces,
-                    c.tracker.max_unseen, c.threshold, dfd::to_string(c.aggregation), p.device.c_str(), p.num_threads,
-                    p.max_queued_windows, p.sync, rt->delay_ms > 0 ? " (test worker delay)" : "");
+                    c.tracker.max_unseen, c.threshold, dfd::to_string(c.aggregation), p.device.c_str(), rt->num_threads,
+                    p.num_threads, p.max_queued_windows, p.sync, rt->hold_max);
 
     priv->windows_analysed = 0;
     priv->windows_skipped = 0;
     priv->frames = 0;
+    priv->hold_latency_min = 0;
+    priv->hold_latency_max = 0;
     Runtime* raw = rt.get();
     priv->rt = std::move(rt);
     raw->worker = std::thread(worker_main, self, raw);
@@ -682,16 +1024,12 @@ static gboolean gst_deepfake_detect_set_caps(GstBaseTransform* trans, GstCaps* i
       return FALSE;
     }
     const dfd::PixelFormat fmt = pixel_format(GST_VIDEO_INFO_FORMAT(&info));
-    if (rt->have_info && (GST_VIDEO_INFO_WIDTH(&info) != GST_VIDEO_INFO_WIDTH(&rt->info) ||
-                          GST_VIDEO_INFO_HEIGHT(&info) != GST_VIDEO_INFO_HEIGHT(&rt->info))) {
-      // Boxes and tracks belong to the old size: finish their windows first.
-      GST_INFO_OBJECT(self, "resolution change %dx%d -> %dx%d: finishing tracks", GST_VIDEO_INFO_WIDTH(&rt->info),
-                      GST_VIDEO_INFO_HEIGHT(&rt->info), GST_VIDEO_INFO_WIDTH(&info), GST_VIDEO_INFO_HEIGHT(&info));
-      drain(self, rt);
-    }
+    // The CAPS event handler has finished the old size's tracks and sent the
+    // frames held under the old caps; this only records the new ones.
     rt->info = info;
     rt->format = fmt;
     rt->have_info = true;
+    update_hold_latency(self, rt);
     return TRUE;
   } catch (const std::exception& e) {
     GST_ELEMENT_ERROR(self, CORE, NEGOTIATION, ("deepfakedetect could not accept caps"), ("%s", e.what()));
@@ -722,6 +1060,24 @@ static gboolean gst_deepfake_detect_sink_event(GstBaseTransform* trans, GstEvent
             gst_element_post_message(GST_ELEMENT(self), summary_message(self, *rt, sum));
           break;
         }
+        case GST_EVENT_CAPS: {
+          GstCaps* caps = nullptr;
+          gst_event_parse_caps(event, &caps);
+          GstVideoInfo info;
+          if (rt->have_info && caps && gst_video_info_from_caps(&info, caps)) {
+            if (GST_VIDEO_INFO_WIDTH(&info) != GST_VIDEO_INFO_WIDTH(&rt->info) ||
+                GST_VIDEO_INFO_HEIGHT(&info) != GST_VIDEO_INFO_HEIGHT(&rt->info)) {
+              // Boxes and tracks belong to the old size: finish their windows first.
+              GST_INFO_OBJECT(self, "resolution change %dx%d -> %dx%d: finishing tracks", GST_VIDEO_INFO_WIDTH(&rt->info),
+                              GST_VIDEO_INFO_HEIGHT(&rt->info), GST_VIDEO_INFO_WIDTH(&info), GST_VIDEO_INFO_HEIGHT(&info));
+              drain(self, rt);
+            } else if (!rt->held.empty()) {
+              // Same size: tracks go on, but frames of the old caps go out before the new caps.
+              release_all(self, rt);
+            }
+          }
+          break;
+        }
         case GST_EVENT_FLUSH_START: {
           std::lock_guard<std::mutex> lk(rt->mu);
           rt->flushing = true;
@@ -737,11 +1093,31 @@ static gboolean gst_deepfake_detect_sink_event(GstBaseTransform* trans, GstEvent
             rt->latest.clear();
             ++rt->generation;  // results still in the worker are dropped
           }
+          rt->held.clear();  // held frames (and events) are dropped, as a flush drops data in flight
+          rt->held_frames = 0;
+          rt->track_last.clear();
+          gst_segment_init(&rt->segment, GST_FORMAT_UNDEFINED);
           rt->faces->reset();
-          GST_DEBUG_OBJECT(self, "flushed: tracks and windows reset");
+          GST_DEBUG_OBJECT(self, "flushed: tracks, windows and held frames dropped");
           break;
         }
-        default: break;
+        case GST_EVENT_SEGMENT:
+          gst_event_copy_segment(event, &rt->segment);
+          if (!rt->held.empty()) {  // it applies to frames after those held: keep it behind them
+            Held h;
+            h.event = event;
+            rt->held.push_back(std::move(h));
+            return TRUE;
+          }
+          break;
+        default:
+          if (GST_EVENT_IS_SERIALIZED(event) && !rt->held.empty()) {
+            Held h;
+            h.event = event;
+            rt->held.push_back(std::move(h));
+            return TRUE;
+          }
+          break;
       }
     }
   } catch (const std::exception& e) {
@@ -754,94 +1130,192 @@ static gboolean gst_deepfake_detect_sink_event(GstBaseTransform* trans, GstEvent
   return GST_BASE_TRANSFORM_CLASS(gst_deepfake_detect_parent_class)->sink_event(trans, event);
 }
 
-static GstFlowReturn gst_deepfake_detect_transform_ip(GstBaseTransform* trans, GstBuffer* buf) {
+// Serialized queries from upstream that want its buffers back (a decoder
+// draining, or renegotiating its pool) get every held frame first. The
+// latency answer includes what holding frames adds.
+static gboolean gst_deepfake_detect_query(GstBaseTransform* trans, GstPadDirection direction, GstQuery* query) {
   auto* self = GST_DEEPFAKE_DETECT(trans);
-  Priv* priv = self->priv;
-  Runtime* rt = priv->rt.get();
-  if (!rt || !rt->have_info) return GST_FLOW_NOT_NEGOTIATED;
-  try {
-    if (!rt->mode_decided) decide_mode(self, rt);
-    {
-      std::lock_guard<std::mutex> lk(rt->mu);
-      if (rt->failed) return GST_FLOW_ERROR;
+  if (direction == GST_PAD_SINK &&
+      (GST_QUERY_TYPE(query) == GST_QUERY_DRAIN || GST_QUERY_TYPE(query) == GST_QUERY_ALLOCATION)) {
+    try {
+      Runtime* rt = self->priv->rt.get();
+      if (rt && !rt->held.empty()) release_all(self, rt);
+    } catch (const std::exception& e) {
+      GST_ELEMENT_ERROR(self, STREAM, FAILED, ("deepfakedetect failed releasing held frames"), ("%s", e.what()));
+      return FALSE;
     }
-    const bool overlay = priv->overlay.load();
+  }
+  const gboolean ret = GST_BASE_TRANSFORM_CLASS(gst_deepfake_detect_parent_class)->query(trans, direction, query);
+  if (ret && direction == GST_PAD_SRC && GST_QUERY_TYPE(query) == GST_QUERY_LATENCY) {
+    gboolean live = FALSE;
+    GstClockTime min = 0, max = GST_CLOCK_TIME_NONE;
+    gst_query_parse_latency(query, &live, &min, &max);
+    int sync = SYNC_AUTO;
+    {
+      std::lock_guard<std::mutex> lock(self->priv->props_mu);
+      sync = self->priv->props.sync;
+    }
+    if (sync == SYNC_ON || (sync == SYNC_AUTO && !live)) {  // sync mode holds frames
+      const GstClockTime add_min = self->priv->hold_latency_min.load(), add_max = self->priv->hold_latency_max.load();
+      min += add_min;
+      if (GST_CLOCK_TIME_IS_VALID(max)) max += add_max;
+      gst_query_set_latency(query, live, min, max);
+      GST_DEBUG_OBJECT(self, "latency: holding frames adds %" GST_TIME_FORMAT, GST_TIME_ARGS(add_min));
+    }
+  }
+  return ret;
+}
+
+// Sync mode holds up to hold_max frames: upstream's pool must have that many
+// more, or a decoder with a fixed pool would wait for buffers we hold.
+static gboolean gst_deepfake_detect_propose_allocation(GstBaseTransform* trans, GstQuery* decide_query, GstQuery* query) {
+  auto* self = GST_DEEPFAKE_DETECT(trans);
+  GST_BASE_TRANSFORM_CLASS(gst_deepfake_detect_parent_class)->propose_allocation(trans, decide_query, query);
+  try {
+    Runtime* rt = self->priv->rt.get();
+    if (!rt) return TRUE;
+    if (!rt->mode_decided) decide_mode(self, rt);
+    if (!rt->blocking) return TRUE;
+    const guint extra = guint(rt->hold_max);
+    const guint n = gst_query_get_n_allocation_pools(query);
+    if (n == 0) {
+      GstCaps* caps = nullptr;
+      gst_query_parse_allocation(query, &caps, nullptr);
+      GstVideoInfo vi;
+      if (caps && gst_video_info_from_caps(&vi, caps)) gst_query_add_allocation_pool(query, nullptr, guint(vi.size), extra, 0);
+    }
+    for (guint i = 0; i < n; ++i) {
+      GstBufferPool* pool = nullptr;
+      guint size = 0, min = 0, max = 0;
+      gst_query_parse_nth_allocation_pool(query, i, &pool, &size, &min, &max);
+      min += extra;
+      if (max != 0 && max < min) max = min;
+      gst_query_set_nth_allocation_pool(query, i, pool, size, min, max);
+      if (pool) gst_object_unref(pool);
+    }
+  } catch (const std::exception& e) {
+    GST_WARNING_OBJECT(self, "could not propose an allocation: %s", e.what());
+  }
+  return TRUE;
+}
+
+// A frame: faces, tracks, crops and windows. Async (live) mode attaches the
+// latest verdicts and sends it at once; sync mode holds it until the
+// verdicts that belong to it are in (see "sync mode: held frames").
+static GstFlowReturn analyse_frame(GstDeepfakeDetect* self, Runtime* rt, GstBuffer* buf, GstBuffer** outbuf) {
+  GstBaseTransform* trans = GST_BASE_TRANSFORM(self);
+  Priv* priv = self->priv;
+  const bool hold = rt->blocking;
+  const bool overlay = priv->overlay.load();
+  struct Owned {  // the buffer until it is handed on
+    GstBuffer* b;
+    ~Owned() {
+      if (b) gst_buffer_unref(b);
+    }
+  } owned{buf};
+  dfd::FrameTimes t;
+  dfd::FaceStageOutput out;
+  {
     // NO_REF: a mapped frame holding a ref would make the buffer read-only for metas.
     MappedFrame frame(&rt->info, buf,
-                      GstMapFlags((overlay ? GST_MAP_READWRITE : GST_MAP_READ) | GST_VIDEO_FRAME_MAP_FLAG_NO_REF));
+                      GstMapFlags((overlay && !hold ? GST_MAP_READWRITE : GST_MAP_READ) | GST_VIDEO_FRAME_MAP_FLAG_NO_REF));
     if (!frame.ok()) {
       GST_ELEMENT_ERROR(self, STREAM, FAILED, ("Could not map a video frame"), (nullptr));
       return GST_FLOW_ERROR;
     }
-    dfd::RawFrame raw;
-    raw.format = rt->format;
-    raw.width = GST_VIDEO_FRAME_WIDTH(frame.get());
-    raw.height = GST_VIDEO_FRAME_HEIGHT(frame.get());
-    for (guint i = 0; i < GST_VIDEO_FRAME_N_PLANES(frame.get()) && i < 3; ++i) {
-      raw.planes[i] = static_cast<const uint8_t*>(GST_VIDEO_FRAME_PLANE_DATA(frame.get(), i));
-      raw.strides[i] = GST_VIDEO_FRAME_PLANE_STRIDE(frame.get(), i);
-    }
+    const dfd::RawFrame raw = raw_frame(rt, frame.get(), rt->format);
     const cv::Mat bgr = dfd::to_bgr(raw);
 
-    dfd::FrameTimes t;
     t.index = rt->next_index++;
     const GstClockTime pts = GST_BUFFER_PTS(buf);
     t.pts_ns = pts;
     t.duration_ns = GST_BUFFER_DURATION(buf);
-    if (GST_CLOCK_TIME_IS_VALID(pts) && trans->segment.format == GST_FORMAT_TIME) {
-      t.stream_time_ns = gst_segment_to_stream_time(&trans->segment, GST_FORMAT_TIME, pts);
-      t.running_time_ns = gst_segment_to_running_time(&trans->segment, GST_FORMAT_TIME, pts);
+    const GstSegment& seg = rt->segment.format == GST_FORMAT_TIME ? rt->segment : trans->segment;
+    if (GST_CLOCK_TIME_IS_VALID(pts) && seg.format == GST_FORMAT_TIME) {
+      t.stream_time_ns = gst_segment_to_stream_time(&seg, GST_FORMAT_TIME, pts);
+      t.running_time_ns = gst_segment_to_running_time(&seg, GST_FORMAT_TIME, pts);
     }
 
-    dfd::FaceStageOutput out = rt->faces->process(bgr, t);
+    out = rt->faces->process(bgr, t);
     priv->frames++;
     {
       std::lock_guard<std::mutex> lk(rt->mu);
       rt->summary.add_frame(out.analysed);
     }
-    enqueue(self, rt, out.windows, false);
 
-    // The latest verdict of every face on this frame.
-    std::vector<dfd::OverlayItem> items;
-    std::vector<std::pair<dfd::TrackedFace, std::optional<Latest>>> faces;
-    {
-      std::lock_guard<std::mutex> lk(rt->mu);
-      for (const auto& f : out.faces) {
-        auto it = rt->latest.find(f.track_id);
-        faces.emplace_back(f, it == rt->latest.end() ? std::nullopt : std::optional<Latest>(it->second));
-      }
-    }
-    for (const auto& [f, l] : faces) {
-      const char* label = l ? dfd::label_for(l->track_prob, rt->cfg.threshold) : "PENDING";
-      GstVideoRegionOfInterestMeta* meta = gst_buffer_add_video_region_of_interest_meta(
-          buf, DFD_ROI_TYPE, guint(f.box.x), guint(f.box.y), guint(f.box.width), guint(f.box.height));
-      if (!meta) throw std::runtime_error("could not add a region-of-interest meta (buffer not writable)");
-      meta->id = gint(f.track_id);
-      GstStructure* s = gst_structure_new(
-          DFD_PARAM_NAME, DFD_FIELD_FAKE_PROBABILITY, G_TYPE_DOUBLE, l ? double(l->track_prob) : -1.0, DFD_FIELD_LABEL,
-          G_TYPE_STRING, label, DFD_FIELD_TRACK_ID, G_TYPE_UINT64, guint64(f.track_id), DFD_FIELD_WINDOW_START,
-          G_TYPE_INT64, gint64(l ? l->start : -1), DFD_FIELD_WINDOW_END, G_TYPE_INT64, gint64(l ? l->end : -1),
-          DFD_FIELD_FRAMES_AGO, G_TYPE_INT64, gint64(l ? t.index - l->end : -1), DFD_FIELD_WINDOW_FAKE_PROBABILITY,
-          G_TYPE_DOUBLE, l ? double(l->window_prob) : -1.0, DFD_FIELD_MODEL, G_TYPE_STRING, rt->model_name.c_str(),
-          DFD_FIELD_TRAINED, G_TYPE_BOOLEAN, gboolean(rt->trained), nullptr);
-      gst_video_region_of_interest_meta_add_param(meta, s);
-      if (overlay) {
-        dfd::OverlayItem item;
-        item.box = f.box;
-        char text[96];
-        if (l) {
-          item.kind = l->track_prob > rt->cfg.threshold ? dfd::OverlayItem::Kind::Fake : dfd::OverlayItem::Kind::Real;
-          g_snprintf(text, sizeof text, "#%" G_GUINT64_FORMAT " %s %.2f", guint64(f.track_id), label, l->track_prob);
-        } else {
-          item.kind = dfd::OverlayItem::Kind::Pending;
-          g_snprintf(text, sizeof text, "#%" G_GUINT64_FORMAT " analysing", guint64(f.track_id));
+    if (!hold) {
+      enqueue(self, rt, out.windows, false);
+      std::vector<FaceView> views;
+      {
+        std::lock_guard<std::mutex> lk(rt->mu);
+        for (const auto& f : out.faces) {
+          FaceView v;
+          v.face = f;
+          auto it = rt->latest.find(f.track_id);
+          if (it != rt->latest.end()) {
+            v.have = true;
+            v.track_prob = it->second.track_prob;
+            v.window_prob = it->second.window_prob;
+            v.start = it->second.start;
+            v.end = it->second.end;
+          }
+          views.push_back(v);
         }
-        item.text = text;
-        items.push_back(std::move(item));
       }
+      annotate(rt, buf, t.index, views, overlay ? &raw : nullptr);
+      *outbuf = std::exchange(owned.b, nullptr);
+      return GST_FLOW_OK;
     }
-    if (overlay) dfd::draw_overlay(raw, items, rt->notice);
-    return GST_FLOW_OK;
+  }
+
+  Held h;
+  h.buf = std::exchange(owned.b, nullptr);
+  h.index = t.index;
+  h.info = rt->info;
+  h.format = rt->format;
+  for (const auto& f : out.faces) h.faces.push_back({f, false, false, nullptr});
+  rt->held.push_back(std::move(h));
+  rt->held_frames++;
+  GstFlowReturn ret = queue_windows(rt, out.windows, out.ended_tracks);
+  settle(rt, t.index - rt->lookahead);
+  return ret;
+}
+
+// Never called (generate_output does the work); its presence keeps the base
+// class in its in-place mode (no output buffer pool).
+static GstFlowReturn gst_deepfake_detect_transform_ip(GstBaseTransform* trans, GstBuffer* buf) {
+  (void)trans;
+  (void)buf;
+  return GST_FLOW_OK;
+}
+
+static GstFlowReturn gst_deepfake_detect_generate_output(GstBaseTransform* trans, GstBuffer** outbuf) {
+  auto* self = GST_DEEPFAKE_DETECT(trans);
+  Runtime* rt = self->priv->rt.get();
+  *outbuf = nullptr;
+  GstBuffer* in = std::exchange(trans->queued_buf, nullptr);
+  if (!rt || !rt->have_info) {
+    if (in) gst_buffer_unref(in);
+    return GST_FLOW_NOT_NEGOTIATED;
+  }
+  try {
+    if (in) {
+      if (!rt->mode_decided) decide_mode(self, rt);
+      {
+        std::lock_guard<std::mutex> lk(rt->mu);
+        if (rt->failed) {
+          gst_buffer_unref(in);
+          return GST_FLOW_ERROR;
+        }
+      }
+      // In place: a writable buffer (copied only when shared), as the base class would.
+      GstFlowReturn ret = analyse_frame(self, rt, gst_buffer_make_writable(in), outbuf);
+      if (ret != GST_FLOW_OK || *outbuf) return ret;
+    }
+    if (rt->held.empty()) return GST_FLOW_OK;
+    // Wait for the oldest frame only when hold_max frames are held (it is
+    // decided by then); otherwise hand out what is ready.
+    return next_held(self, rt, rt->held_frames >= rt->hold_max, outbuf);
   } catch (const std::exception& e) {
     GST_ELEMENT_ERROR(self, STREAM, FAILED, ("deepfakedetect failed on a frame"), ("%s", e.what()));
   } catch (...) {
@@ -1206,6 +1680,9 @@ static void gst_deepfake_detect_class_init(GstDeepfakeDetectClass* klass) {
   trans_class->set_caps = GST_DEBUG_FUNCPTR(gst_deepfake_detect_set_caps);
   trans_class->sink_event = GST_DEBUG_FUNCPTR(gst_deepfake_detect_sink_event);
   trans_class->transform_ip = GST_DEBUG_FUNCPTR(gst_deepfake_detect_transform_ip);
+  trans_class->generate_output = GST_DEBUG_FUNCPTR(gst_deepfake_detect_generate_output);
+  trans_class->query = GST_DEBUG_FUNCPTR(gst_deepfake_detect_query);
+  trans_class->propose_allocation = GST_DEBUG_FUNCPTR(gst_deepfake_detect_propose_allocation);
   trans_class->passthrough_on_same_caps = FALSE;
 
   gst_type_mark_as_plugin_api(head_get_type(), GstPluginAPIFlags(0));

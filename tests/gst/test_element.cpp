@@ -191,6 +191,38 @@ dfd::AnalyzerConfig lib_config(int window, int stride) {
   return c;
 }
 
+// A slow model, registered from outside the element: every WindowStage made
+// while this lives (the element makes its worker's at start) runs the model
+// through a wrapper that sleeps `ms` per classify_windows call (per batch).
+class SlowInference : public dfd::Inference {
+ public:
+  SlowInference(std::shared_ptr<const dfd::Inference> inner, int ms) : inner_(std::move(inner)), ms_(ms) {}
+  std::vector<dfd::Feature> features(const std::vector<cv::Mat>& crops) const override { return inner_->features(crops); }
+  std::vector<dfd::Prediction> classify_frames(const std::vector<const dfd::Feature*>& f) const override {
+    return inner_->classify_frames(f);
+  }
+  std::vector<dfd::Prediction> classify_windows(const std::vector<std::vector<const dfd::Feature*>>& w,
+                                                dfd::HeadMode mode) const override {
+    std::this_thread::sleep_for(std::chrono::milliseconds(ms_));
+    return inner_->classify_windows(w, mode);
+  }
+
+ private:
+  std::shared_ptr<const dfd::Inference> inner_;
+  int ms_;
+};
+
+struct ScopedSlowModel {
+  explicit ScopedSlowModel(int ms) {
+    dfd::set_inference_wrapper([ms](std::shared_ptr<const dfd::Inference> inner) {
+      return std::make_shared<SlowInference>(std::move(inner), ms);
+    });
+  }
+  ~ScopedSlowModel() { dfd::set_inference_wrapper(nullptr); }
+  ScopedSlowModel(const ScopedSlowModel&) = delete;
+  ScopedSlowModel& operator=(const ScopedSlowModel&) = delete;
+};
+
 }  // namespace
 
 // ---------------------------------------------------------------------------
@@ -282,6 +314,7 @@ TEST(Element, FramesMetaMessagesAndLibraryParity) {
   // Frames: in = out, same order, each with one face.
   ASSERT_EQ(gst_harness_buffers_received(hx.h), guint(n));
   int with_verdict = 0;
+  std::map<int64_t, double> frame_scores;
   for (int i = 0; i < n; ++i) {
     GstBuffer* b = gst_harness_pull(hx.h);
     ASSERT_NE(b, nullptr);
@@ -292,13 +325,16 @@ TEST(Element, FramesMetaMessagesAndLibraryParity) {
     EXPECT_GT(v[0].width, 40);
     EXPECT_TRUE(v[0].model && std::string(v[0].model) == g_model->card().name);
     EXPECT_FALSE(v[0].trained);
+    // Sync mode: every frame carries the window that covers it and its own crop's score.
     if (std::string(v[0].label) != "PENDING") {
       ++with_verdict;
       EXPECT_GE(v[0].fake_probability, 0.0);
       EXPECT_LE(v[0].fake_probability, 1.0);
-      EXPECT_GE(v[0].frames_ago, 0);
       EXPECT_EQ(v[0].frames_ago, i - v[0].window_end);
-      EXPECT_LE(v[0].window_end, i);
+      EXPECT_LE(v[0].window_start, i);
+      EXPECT_GE(v[0].window_end, i);
+      EXPECT_GE(v[0].frame_fake_probability, 0.0);
+      frame_scores[i] = v[0].frame_fake_probability;
     } else {
       EXPECT_EQ(v[0].fake_probability, -1.0);
     }
@@ -306,7 +342,7 @@ TEST(Element, FramesMetaMessagesAndLibraryParity) {
     (void)roi;
     gst_buffer_unref(b);
   }
-  EXPECT_GT(with_verdict, 0);
+  EXPECT_EQ(with_verdict, n);
   EXPECT_EQ(gst_harness_buffers_in_queue(hx.h), 0u);
 
   Msgs m(hx.messages());
@@ -332,6 +368,7 @@ TEST(Element, FramesMetaMessagesAndLibraryParity) {
   }
   EXPECT_EQ(ends, (std::vector<int64_t>{7, 11, 15, 19, 23, 27, 29}));
   EXPECT_EQ(m.frames.size(), size_t(n));  // every crop scored once
+  for (const auto& f : m.frames) EXPECT_DOUBLE_EQ(frame_scores[f.frame], f.fake_probability) << f.frame;
 
   // The library on the same frames gives the same windows and probabilities.
   dfd::StreamAnalyzer lib(g_model, lib_config(window, stride));
@@ -400,12 +437,12 @@ TEST(Element, WindowVerdictEqualsModelOnCrops) {
 
 // Window verdicts are drained before EOS goes on, with a slow model too.
 TEST(Element, EosDrainsPendingWindows) {
-  setenv("DFD_TEST_WORKER_DELAY_MS", "150", 1);
   const int n = 25;
   dfd_test::ClipSpec spec;
   const auto frames = dfd_test::clip(spec, n);
+  auto slow = std::make_unique<ScopedSlowModel>(150);
   Harness hx({{"window-size", "5"}, {"sync", "true"}, {"face-detector", "none"}, {"max-queued-windows", "2"}});
-  unsetenv("DFD_TEST_WORKER_DELAY_MS");
+  slow.reset();  // the element's worker keeps it
   hx.set_caps(GST_VIDEO_FORMAT_BGR, spec.size);
   for (int i = 0; i < n; ++i) ASSERT_EQ(hx.push(frames[i], i), GST_FLOW_OK);
   hx.eos();  // returns once the EOS event has gone through the element
@@ -447,9 +484,16 @@ TEST(Element, FlushResetsTracksAndWindows) {
   ASSERT_TRUE(gst_harness_push_event(hx.h, gst_event_new_segment(&seg)));
   for (int i = 9; i < 20; ++i) ASSERT_EQ(hx.push(frames[i], i), GST_FLOW_OK);
   hx.eos();
-  ASSERT_EQ(gst_harness_buffers_received(hx.h), 20u);
-  for (int i = 0; i < 20; ++i) {
+  // Frames still held at the flush (sync mode: 6-8 wait for a window 6-11
+  // that never comes, 0-5 unless sent before it) are dropped with it.
+  const guint received = gst_harness_buffers_received(hx.h);
+  ASSERT_GE(received, 11u);
+  ASSERT_LE(received, 17u);
+  const int before = int(received) - 11;
+  for (int k = 0; k < int(received); ++k) {
     GstBuffer* b = gst_harness_pull(hx.h);
+    const int i = k < before ? k : 9 + (k - before);
+    EXPECT_EQ(GST_BUFFER_PTS(b), GstClockTime(i) * GST_SECOND / 25) << k;
     auto v = verdicts(b);
     ASSERT_EQ(v.size(), 1u);
     EXPECT_EQ(v[0].track_id, i < 9 ? 1u : 2u) << "frame " << i;
@@ -637,6 +681,7 @@ TEST(Element, ManyFaces) {
   Harness h2({{"window-size", "4"}, {"sync", "true"}, {"max-faces", "2"}});
   h2.set_caps(GST_VIDEO_FORMAT_BGR, spec.size);
   ASSERT_EQ(h2.push(frames[0], 0), GST_FLOW_OK);
+  h2.eos();  // sync mode holds the frame until its (last) window is classified
   GstBuffer* b = gst_harness_pull(h2.h);
   EXPECT_EQ(verdicts(b).size(), 2u);
   gst_buffer_unref(b);
@@ -693,14 +738,14 @@ TEST(Element, UnsetModelWarnsUntrained) {
 // Live: a head far slower than the video never holds frames up; windows that
 // find the queue full are skipped and counted.
 TEST(Element, LiveNeverBlocks) {
-  setenv("DFD_TEST_WORKER_DELAY_MS", "400", 1);
   const int n = 40;
   dfd_test::ClipSpec spec;
   spec.size = {160, 120};
   const auto frames = dfd_test::clip(spec, n);
+  auto slow = std::make_unique<ScopedSlowModel>(400);
   Harness hx({{"window-size", "2"}, {"window-stride", "1"}, {"sync", "false"}, {"face-detector", "none"},
               {"max-queued-windows", "2"}});
-  unsetenv("DFD_TEST_WORKER_DELAY_MS");
+  slow.reset();  // the element's worker keeps it
   hx.set_caps(GST_VIDEO_FORMAT_BGR, spec.size);
   const auto t0 = std::chrono::steady_clock::now();
   double worst = 0;
@@ -761,7 +806,7 @@ TEST(Element, IntervalsKeepBoxesOnEveryFrame) {
 TEST(Element, AutoSyncFollowsLivenessAndLatency) {
   for (bool live : {true, false}) {
     SCOPED_TRACE(live ? "live" : "not live");
-    setenv("DFD_TEST_WORKER_DELAY_MS", "200", 1);
+    auto slow = std::make_unique<ScopedSlowModel>(200);
     const std::string desc = std::string("videotestsrc num-buffers=30 is-live=") + (live ? "true" : "false") +
                              " ! video/x-raw,format=BGR,width=160,height=120,framerate=30/1"
                              " ! deepfakedetect name=d face-detector=none window-size=2 window-stride=1 "
@@ -772,7 +817,7 @@ TEST(Element, AutoSyncFollowsLivenessAndLatency) {
     GstElement* d = gst_bin_get_by_name(GST_BIN(p), "d");
     const auto t0 = std::chrono::steady_clock::now();
     ASSERT_NE(gst_element_set_state(p, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
-    unsetenv("DFD_TEST_WORKER_DELAY_MS");
+    slow.reset();  // started: the element's worker keeps it
     GstState st;
     gst_element_get_state(p, &st, nullptr, 10 * GST_SECOND);
     // The latency query (as the sink asks it) goes through the element unchanged.
@@ -815,7 +860,7 @@ TEST(Element, AutoSyncFollowsLivenessAndLatency) {
 // Stopping a pipeline whose streaming thread waits on a slow worker (sync
 // mode draining the queue at EOS) must not wait for every queued window.
 TEST(Element, StopWhileDrainingReturnsPromptly) {
-  setenv("DFD_TEST_WORKER_DELAY_MS", "1500", 1);
+  auto slow = std::make_unique<ScopedSlowModel>(1500);
   const std::string desc =
       "videotestsrc num-buffers=12 ! video/x-raw,format=BGR,width=160,height=120,framerate=30/1"
       " ! deepfakedetect name=d sync=true face-detector=none window-size=1 max-queued-windows=32 model=" +
@@ -824,7 +869,7 @@ TEST(Element, StopWhileDrainingReturnsPromptly) {
   GstElement* p = gst_parse_launch(desc.c_str(), &err);
   ASSERT_NE(p, nullptr) << (err ? err->message : "");
   ASSERT_NE(gst_element_set_state(p, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
-  unsetenv("DFD_TEST_WORKER_DELAY_MS");
+  slow.reset();  // started: the element's worker keeps it
   std::this_thread::sleep_for(std::chrono::milliseconds(800));  // EOS reached: 12 windows queued, draining
   const auto t0 = std::chrono::steady_clock::now();
   gst_element_set_state(p, GST_STATE_NULL);
@@ -913,4 +958,169 @@ TEST(Element, PrecisionProperty) {
   }
   const std::string bad = start_error("fp8");
   EXPECT_NE(bad.find("precision"), std::string::npos) << bad;
+}
+
+// num-threads above the CPUs this process may use is clamped to them, with
+// one warning naming both numbers; a sensible value passes silently.
+TEST(Element, NumThreadsClampedToTheCpus) {
+  const int cpus = int(g_get_num_processors());
+  auto warnings_about_threads = [](Msgs& m) {
+    std::vector<std::string> out;
+    for (GstMessage* w : m.warnings) {
+      GError* ge = nullptr;
+      gst_message_parse_warning(w, &ge, nullptr);
+      if (std::string(ge->message).find("num-threads") != std::string::npos) out.push_back(ge->message);
+      g_error_free(ge);
+    }
+    return out;
+  };
+  {
+    Harness hx({{"num-threads", "1024"}, {"window-size", "2"}, {"sync", "true"}, {"face-detector", "none"}});
+    Msgs m(hx.messages());
+    const auto w = warnings_about_threads(m);
+    ASSERT_EQ(w.size(), 1u);
+    const std::string expect = "num-threads=1024 is more than the " + std::to_string(cpus) +
+                               " CPUs available: using " + std::to_string(cpus);
+    EXPECT_EQ(w[0], expect);
+    gint asked = 0;
+    g_object_get(hx.element, "num-threads", &asked, nullptr);
+    EXPECT_EQ(asked, 1024);  // the property keeps what was asked; the clamp is the runtime's
+  }
+  {
+    Harness hx({{"num-threads", std::to_string(cpus)}, {"window-size", "2"}, {"sync", "true"}, {"face-detector", "none"}});
+    Msgs m(hx.messages());
+    EXPECT_TRUE(warnings_about_threads(m).empty());
+  }
+}
+
+namespace {
+
+// Everything a run of the element gives, per frame and on the bus.
+struct RunRecord {
+  std::vector<std::string> metas;               // per frame: every face's ROI meta, serialized
+  std::vector<std::vector<uint8_t>> pixels;     // per frame: the output bytes (overlay drawn)
+  std::vector<std::string> messages;            // window, frame and summary messages, in order
+  int frames_with_score = 0;                    // frames whose every face has a verdict (not PENDING)
+};
+
+RunRecord run_clip(const std::vector<cv::Mat>& frames, const std::vector<std::pair<std::string, std::string>>& props,
+                   int slow_ms) {
+  std::unique_ptr<ScopedSlowModel> slow;
+  if (slow_ms > 0) slow = std::make_unique<ScopedSlowModel>(slow_ms);
+  Harness hx(props);
+  slow.reset();
+  hx.set_caps(GST_VIDEO_FORMAT_BGR, frames[0].size());
+  for (size_t i = 0; i < frames.size(); ++i) EXPECT_EQ(hx.push(frames[i], int64_t(i)), GST_FLOW_OK);
+  hx.eos();
+  RunRecord r;
+  EXPECT_EQ(gst_harness_buffers_received(hx.h), guint(frames.size()));
+  for (size_t i = 0; i < frames.size(); ++i) {
+    GstBuffer* b = gst_harness_pull(hx.h);
+    if (!b) break;
+    std::string metas;
+    bool all = true;
+    gpointer state = nullptr;
+    while (GstMeta* meta = gst_buffer_iterate_meta_filtered(b, &state, GST_VIDEO_REGION_OF_INTEREST_META_API_TYPE)) {
+      auto* roi = reinterpret_cast<GstVideoRegionOfInterestMeta*>(meta);
+      GstStructure* s = gst_video_region_of_interest_meta_get_param(roi, "deepfake");
+      gchar* str = s ? gst_structure_to_string(s) : g_strdup("none");
+      metas += std::to_string(roi->x) + "," + std::to_string(roi->y) + "," + std::to_string(roi->w) + "," +
+               std::to_string(roi->h) + " " + str + "\n";
+      g_free(str);
+    }
+    for (const auto& v : verdicts(b)) all = all && std::string(v.label) != "PENDING";
+    if (all && !verdicts(b).empty()) ++r.frames_with_score;
+    r.metas.push_back(metas);
+    GstMapInfo mi;
+    gst_buffer_map(b, &mi, GST_MAP_READ);
+    r.pixels.emplace_back(mi.data, mi.data + mi.size);
+    gst_buffer_unmap(b, &mi);
+    gst_buffer_unref(b);
+  }
+  Msgs m(hx.messages());
+  EXPECT_TRUE(m.errors.empty());
+  for (GstMessage* msg : m.all)
+    if (GST_MESSAGE_TYPE(msg) == GST_MESSAGE_ELEMENT) {
+      gchar* str = gst_structure_to_string(gst_message_get_structure(msg));
+      r.messages.push_back(str);
+      g_free(str);
+    }
+  return r;
+}
+
+}  // namespace
+
+// Offline (sync) results depend on the frames only: the same clip with the
+// worker slowed (a slow model registered from outside the element) gives the
+// same ROI metas, messages and overlay pixels on every frame, for both heads.
+TEST(Element, SyncResultsDoNotDependOnWorkerSpeed) {
+  const int n = 36;
+  dfd_test::ClipSpec spec;
+  const auto frames = dfd_test::clip(spec, n);
+  for (const char* head : {"reference", "temporal"}) {
+    SCOPED_TRACE(head);
+    const std::vector<std::pair<std::string, std::string>> props = {
+        {"window-size", "6"}, {"window-stride", "3"}, {"sync", "true"},          {"overlay", "true"},
+        {"frame-messages", "true"}, {"head", head},   {"max-queued-windows", "2"}};
+    const RunRecord fast = run_clip(frames, props, 0);
+    const RunRecord slow = run_clip(frames, props, 250);
+    std::printf("%s head: frames with a score: %d of %d (worker at full speed), %d of %d (slowed)\n", head,
+                fast.frames_with_score, n, slow.frames_with_score, n);
+    EXPECT_EQ(fast.frames_with_score, n);  // every frame is covered by a window
+    EXPECT_EQ(slow.frames_with_score, n);
+    ASSERT_EQ(fast.metas.size(), size_t(n));
+    ASSERT_EQ(slow.metas.size(), size_t(n));
+    for (int i = 0; i < n; ++i) {
+      EXPECT_EQ(fast.metas[i], slow.metas[i]) << "frame " << i;
+      EXPECT_TRUE(fast.pixels[i] == slow.pixels[i]) << "overlay pixels differ on frame " << i;
+    }
+    EXPECT_EQ(fast.messages, slow.messages);
+    EXPECT_GT(fast.messages.size(), size_t(n));  // n frame messages, the windows, the summary
+  }
+}
+
+// Sync mode holds a frame until its window is classified, but never more than
+// max(window-size, window-stride) x interval + track-expiry + detect-interval
+// + 1 frames (the one arriving included): with a worker far slower than the
+// video the streaming thread waits instead of holding more. The latency it
+// reports includes what holding adds.
+TEST(Element, HeldFramesAreBounded) {
+  const int n = 30, window = 4, expiry = 2;
+  const int bound = window * 1 + expiry + 1 + 1;  // interval 1, detect-interval 1
+  dfd_test::ClipSpec spec;
+  spec.size = {160, 120};
+  const auto frames = dfd_test::clip(spec, n);
+  auto slow = std::make_unique<ScopedSlowModel>(300);
+  Harness hx({{"window-size", std::to_string(window)}, {"sync", "true"}, {"face-detector", "none"},
+              {"track-expiry", std::to_string(expiry)}, {"max-queued-windows", "16"}});
+  slow.reset();
+  hx.set_caps(GST_VIDEO_FORMAT_BGR, spec.size);
+  int most_held = 0;
+  for (int i = 0; i < n; ++i) {
+    ASSERT_EQ(hx.push(frames[i], i), GST_FLOW_OK);
+    const int held = (i + 1) - int(gst_harness_buffers_received(hx.h));
+    EXPECT_LE(held, bound - 1) << "after frame " << i;  // the bound, the arriving frame included
+    most_held = std::max(most_held, held);
+  }
+  EXPECT_EQ(most_held, bound - 1);  // reached: the worker is slow
+  // Latency: the harness upstream is live with none; holding adds (bound - 1) frames.
+  GstQuery* q = gst_query_new_latency();
+  GstPad* src = gst_element_get_static_pad(hx.element, "src");
+  ASSERT_TRUE(gst_pad_query(src, q));
+  gst_object_unref(src);
+  GstClockTime min = 0, max = 0;
+  gst_query_parse_latency(q, nullptr, &min, &max);
+  gst_query_unref(q);
+  EXPECT_EQ(min, GstClockTime(bound - 1) * GST_SECOND / 25);
+  hx.eos();
+  ASSERT_EQ(gst_harness_buffers_received(hx.h), guint(n));
+  for (int i = 0; i < n; ++i) {
+    GstBuffer* b = gst_harness_pull(hx.h);
+    EXPECT_EQ(GST_BUFFER_PTS(b), GstClockTime(i) * GST_SECOND / 25);
+    auto v = verdicts(b);
+    ASSERT_EQ(v.size(), 1u);
+    EXPECT_STRNE(v[0].label, "PENDING") << i;
+    gst_buffer_unref(b);
+  }
+  std::printf("held at most %d frames (bound %d, the arriving one included)\n", most_held, bound);
 }
