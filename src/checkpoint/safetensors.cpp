@@ -166,7 +166,7 @@ Checkpoint assemble(const Header& h, Copy copy) {
     t.dtype = e.dtype;
     t.shape = e.shape;
     t.bytes.resize(e.end - e.begin);
-    copy(e.begin, e.end, t.bytes.data(), e.name);
+    if (e.end > e.begin) copy(e.begin, e.end, t.bytes.data(), e.name);  // an empty tensor has no buffer
     ck.tensors[e.name] = std::move(t);
   }
   return ck;

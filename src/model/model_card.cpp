@@ -1,5 +1,9 @@
 #include "model/model_card.h"
 
+#include <cfloat>
+#include <climits>
+#include <cmath>
+
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
@@ -34,6 +38,51 @@ std::string ModelCard::to_json() const {
   return j.dump(2);
 }
 
+namespace {
+// Numbers from an untrusted card are range-checked before conversion:
+// nlohmann converts with a plain cast, undefined for a value such as 3e49
+// read into an integer or a float.
+const nlohmann::json* field(const nlohmann::json& j, const char* key) {
+  auto it = j.find(key);
+  return it == j.end() ? nullptr : &*it;
+}
+[[noreturn]] void bad_field(const char* key, const char* what) {
+  throw std::runtime_error(std::string("model card field '") + key + "' " + what);
+}
+int int_field(const nlohmann::json& j, const char* key, int fallback) {
+  const auto* v = field(j, key);
+  if (!v) return fallback;
+  if (!v->is_number_integer()) bad_field(key, "must be an integer");
+  if (v->is_number_unsigned() ? v->get<uint64_t>() > uint64_t(INT_MAX)
+                              : v->get<int64_t>() < INT_MIN || v->get<int64_t>() > INT_MAX)
+    bad_field(key, "is out of range");
+  return int(v->get<int64_t>());
+}
+float float_value(const nlohmann::json& v, const char* key) {
+  if (!v.is_number()) bad_field(key, "must be a number");
+  const double d = v.get<double>();
+  if (!std::isfinite(d) || std::fabs(d) > double(FLT_MAX)) bad_field(key, "is out of range");
+  return float(d);
+}
+float float_field(const nlohmann::json& j, const char* key, float fallback) {
+  const auto* v = field(j, key);
+  return v ? float_value(*v, key) : fallback;
+}
+std::array<float, 3> triple_field(const nlohmann::json& j, const char* key, std::array<float, 3> fallback) {
+  const auto* v = field(j, key);
+  if (!v) return fallback;
+  if (!v->is_array() || v->size() != 3) bad_field(key, "must hold three numbers");
+  return {float_value((*v)[0], key), float_value((*v)[1], key), float_value((*v)[2], key)};
+}
+uint64_t seed_field(const nlohmann::json& j) {
+  const auto* v = field(j, "seed");
+  if (!v) return 0;
+  if (!v->is_number_unsigned() && !(v->is_number_integer() && v->get<int64_t>() >= 0))
+    bad_field("seed", "must be a non-negative integer");
+  return v->get<uint64_t>();
+}
+}  // namespace
+
 ModelCard ModelCard::from_json(const std::string& text) {
   nlohmann::json j;
   try {
@@ -44,26 +93,26 @@ ModelCard ModelCard::from_json(const std::string& text) {
   if (!j.is_object()) throw std::runtime_error("model card is not a JSON object");
   ModelCard c;
   try {
-    c.format_version = j.value("format_version", 1);
+    c.format_version = int_field(j, "format_version", 1);
     if (c.format_version != 1)
       throw std::runtime_error("unsupported model card format_version " + std::to_string(c.format_version));
     c.name = j.value("name", c.name);
     c.architecture = j.value("architecture", c.architecture);
     c.head = head_mode_from_string(j.value("head", std::string("reference")));
-    c.input_size = j.value("input_size", c.input_size);
+    c.input_size = int_field(j, "input_size", c.input_size);
     c.channel_order = j.value("channel_order", c.channel_order);
-    if (j.contains("mean")) c.mean = j.at("mean").get<std::array<float, 3>>();
-    if (j.contains("std")) c.std = j.at("std").get<std::array<float, 3>>();
+    c.mean = triple_field(j, "mean", c.mean);
+    c.std = triple_field(j, "std", c.std);
     c.class_names = j.value("class_names", c.class_names);
-    c.window_size = j.value("window_size", c.window_size);
-    c.threshold = j.value("threshold", c.threshold);
+    c.window_size = int_field(j, "window_size", c.window_size);
+    c.threshold = float_field(j, "threshold", c.threshold);
     if (!j.contains("trained") || !j.at("trained").is_boolean())
       throw std::runtime_error("model card lacks the boolean field 'trained'");
     c.trained = j.at("trained").get<bool>();
     c.training_data = j.value("training_data", std::string());
     c.provenance = j.value("provenance", std::string());
     c.metrics_json = j.contains("metrics") ? j.at("metrics").dump() : "{}";
-    c.seed = j.value("seed", uint64_t{0});
+    c.seed = seed_field(j);
   } catch (const nlohmann::json::exception& e) {
     throw std::runtime_error(std::string("model card has a field of the wrong type: ") + e.what());
   } catch (const std::invalid_argument& e) {

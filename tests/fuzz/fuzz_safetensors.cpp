@@ -1,0 +1,14 @@
+// libFuzzer target: a safetensors file (header JSON, model card, tensors).
+#include <cstddef>
+#include <cstdint>
+#include <stdexcept>
+
+#include "checkpoint/state_dict.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  try {
+    dfd::read_safetensors_memory(data, size);
+  } catch (const std::runtime_error&) {
+  }
+  return 0;
+}
