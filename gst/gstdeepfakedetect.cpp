@@ -17,8 +17,10 @@
  *
  * Windows are classified on a worker thread behind a bounded queue. With a
  * live upstream the element never blocks: windows are skipped (and counted)
- * when the queue is full. Otherwise (#GstDeepfakeDetect:sync) it blocks so
- * that every window is analysed.
+ * when the queue is full and frames carry the latest verdicts. Otherwise
+ * (#GstDeepfakeDetect:sync) every window is analysed and each frame is held
+ * (a bounded number of frames) until the window covering it is classified,
+ * so that the same file always gives the same annotations.
  *
  * ## Example launch lines
  * |[

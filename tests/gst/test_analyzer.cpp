@@ -1,5 +1,6 @@
 // The element's library side without GStreamer: StreamAnalyzer (FaceStage +
 // WindowStage), SummaryBuilder, the JSON report and the overlay.
+#include <atomic>
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -365,4 +366,55 @@ TEST(FaceStage, AsyncResetDropsResultsOfTheOldSegment) {
   auto out = stage.process(dfd_test::clip_frame(spec, 100), at(100));
   EXPECT_FALSE(out.detector_ran);  // the old frame's boxes were discarded, a new detection just started
   EXPECT_TRUE(out.faces.empty());
+}
+
+// A registered inference wrapper sees the model calls of every WindowStage
+// made after it (not before, not after it is removed); per-crop scores name
+// the job that first held the crop.
+TEST(WindowStage, InferenceWrapperAndFrameJobs) {
+  struct Counting : dfd::Inference {
+    std::shared_ptr<const dfd::Inference> inner;
+    std::shared_ptr<std::atomic<int>> calls;
+    std::vector<dfd::Feature> features(const std::vector<cv::Mat>& c) const override {
+      ++*calls;
+      return inner->features(c);
+    }
+    std::vector<dfd::Prediction> classify_frames(const std::vector<const dfd::Feature*>& f) const override {
+      ++*calls;
+      return inner->classify_frames(f);
+    }
+    std::vector<dfd::Prediction> classify_windows(const std::vector<std::vector<const dfd::Feature*>>& w,
+                                                  dfd::HeadMode m) const override {
+      ++*calls;
+      return inner->classify_windows(w, m);
+    }
+  };
+  FaceStage st(whole_frame(4, 2));
+  std::vector<WindowJob> jobs;
+  for (int i = 0; i < 8; ++i)
+    for (auto& j : st.process(small_frame(i), at(i)).windows) jobs.push_back(std::move(j));
+  ASSERT_EQ(jobs.size(), 3u);  // 0-3, 2-5, 4-7
+  auto cfg = whole_frame(4, 2);
+  cfg.frame_probabilities = true;
+  WindowStage before(model(), cfg);
+  auto calls = std::make_shared<std::atomic<int>>(0);
+  dfd::set_inference_wrapper([calls](std::shared_ptr<const dfd::Inference> inner) {
+    auto c = std::make_shared<Counting>();
+    c->inner = std::move(inner);
+    c->calls = calls;
+    return c;
+  });
+  WindowStage wrapped(model(), cfg);
+  dfd::set_inference_wrapper(nullptr);
+  WindowStage after(model(), cfg);
+  const auto a = before.run(jobs);
+  EXPECT_EQ(calls->load(), 0);
+  const auto w = wrapped.run(jobs);
+  EXPECT_EQ(calls->load(), 3);  // features, classify_frames, classify_windows
+  after.run(jobs);
+  EXPECT_EQ(calls->load(), 3);
+  ASSERT_EQ(w.frames.size(), 8u);
+  for (const auto& f : w.frames) EXPECT_EQ(f.job, f.times.index < 4 ? 0u : f.times.index < 6 ? 1u : 2u) << f.times.index;
+  ASSERT_EQ(w.windows.size(), a.windows.size());
+  for (size_t i = 0; i < w.windows.size(); ++i) EXPECT_EQ(w.windows[i].prob_fake(), a.windows[i].prob_fake());
 }

@@ -7,6 +7,7 @@
 #include <gst/video/video.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <thread>
 #include <cmath>
@@ -1123,4 +1124,61 @@ TEST(Element, HeldFramesAreBounded) {
     gst_buffer_unref(b);
   }
   std::printf("held at most %d frames (bound %d, the arriving one included)\n", most_held, bound);
+}
+
+// Caps changes mid-stream (concat of 512x512, 16x16 and 320x320 sources, each
+// in its own streaming thread) run to EOS every time: every frame out with its
+// verdict, one summary, EOS; repeated, each run bounded (security item 12: a
+// hang after the summary, once in three runs).
+TEST(Element, ConcatCapsChangesReachEosEveryTime) {
+  const int runs = 12, per_source = 6;
+  for (int r = 0; r < runs; ++r) {
+    SCOPED_TRACE("run " + std::to_string(r));
+    const char* detector = r % 2 ? "haar" : "none";
+    const std::string desc =
+        std::string("concat name=c ! deepfakedetect name=d window-size=4 face-detector=") + detector +
+        " model=" + test_model_path() + " ! fakesink name=s signal-handoffs=true sync=false"
+        " videotestsrc num-buffers=" + std::to_string(per_source) + " ! video/x-raw,format=BGR,width=512,height=512 ! c."
+        " videotestsrc num-buffers=" + std::to_string(per_source) + " ! video/x-raw,format=BGR,width=16,height=16 ! c."
+        " videotestsrc num-buffers=" + std::to_string(per_source) + " ! video/x-raw,format=BGR,width=320,height=320 ! c.";
+    GError* err = nullptr;
+    GstElement* p = gst_parse_launch(desc.c_str(), &err);
+    ASSERT_NE(p, nullptr) << (err ? err->message : "");
+    GstElement* sink = gst_bin_get_by_name(GST_BIN(p), "s");
+    struct Count {
+      std::atomic<int> frames{0}, pending{0};
+    } count;
+    g_signal_connect(sink, "handoff", G_CALLBACK(+[](GstElement*, GstBuffer* b, GstPad*, gpointer data) {
+                       auto* c = static_cast<Count*>(data);
+                       c->frames++;
+                       for (const auto& v : verdicts(b))
+                         if (std::string(v.label) == "PENDING") c->pending++;
+                     }),
+                     &count);
+    ASSERT_NE(gst_element_set_state(p, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+    GstBus* bus = gst_element_get_bus(p);
+    int summaries = 0;
+    GstMessage* end = nullptr;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (!end && std::chrono::steady_clock::now() < deadline) {
+      GstMessage* m = gst_bus_timed_pop(bus, GST_SECOND);
+      if (!m) continue;
+      if (dfd_message_has_name(m, DFD_MESSAGE_SUMMARY)) ++summaries;
+      if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_EOS || GST_MESSAGE_TYPE(m) == GST_MESSAGE_ERROR) {
+        end = m;
+        break;
+      }
+      gst_message_unref(m);
+    }
+    ASSERT_NE(end, nullptr) << "no EOS within 60 s (" << summaries << " summaries)";
+    EXPECT_EQ(GST_MESSAGE_TYPE(end), GST_MESSAGE_EOS);
+    gst_message_unref(end);
+    EXPECT_EQ(summaries, 1);
+    EXPECT_EQ(count.frames.load(), 3 * per_source);
+    if (std::string(detector) == "none") EXPECT_EQ(count.pending.load(), 0);  // sync: every frame its window's verdict
+    gst_element_set_state(p, GST_STATE_NULL);
+    gst_object_unref(bus);
+    gst_object_unref(sink);
+    gst_object_unref(p);
+  }
 }
