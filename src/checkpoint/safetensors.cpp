@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "checkpoint/checked_math.h"
+#include "checkpoint/hdf5.h"
 #include "checkpoint/limits.h"
 
 #include "checkpoint/state_dict.h"
@@ -205,9 +206,16 @@ Checkpoint read_safetensors_memory(const uint8_t* data, size_t size) {
 Checkpoint read_checkpoint(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   if (!f) throw std::runtime_error("cannot open model file " + path);
-  char magic[4] = {0, 0, 0, 0};
-  f.read(magic, 4);
+  char magic[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  f.read(magic, 8);
   if (f.gcount() < 4) throw std::runtime_error(path + ": file too short to be a model");
+  if (f.gcount() == 8 && std::memcmp(magic, kHdf5Magic, 8) == 0) {  // Keras weights (MesoNet)
+    try {
+      return read_keras_h5(path);
+    } catch (const std::exception& e) {
+      throw std::runtime_error(path + ": " + e.what());
+    }
+  }
   if (std::memcmp(magic, "PK\x03\x04", 4) == 0) return read_pytorch_zip(path);
   if (magic[0] == char(0x80)) throw std::runtime_error(path + ": legacy (pre-1.6) torch.save format; re-save it with a current PyTorch");
   try {
