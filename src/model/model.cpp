@@ -13,7 +13,6 @@
 #include <fstream>
 #include <mutex>
 #include <opencv2/imgproc.hpp>
-#include <regex>
 #include <stdexcept>
 #include <unordered_map>
 
@@ -96,11 +95,6 @@ bool cpu_has_bf16() {
   while (std::getline(f, line))
     if (line.rfind("flags", 0) == 0) return line.find(" avx512_bf16") != std::string::npos || line.find(" amx_bf16") != std::string::npos;
   return false;
-}
-
-std::string basename(const std::string& p) {
-  auto s = p.find_last_of('/');
-  return s == std::string::npos ? p : p.substr(s + 1);
 }
 
 }  // namespace
@@ -202,6 +196,9 @@ const std::string& Model::checksum() const { return impl_->checksum; }
 const std::string& Model::source() const { return impl_->source; }
 
 std::shared_ptr<const Model> Model::from_state_dict(const StateDict& sd, const ModelCard& card, const ModelOptions& opts) {
+  if (card.architecture != kResNeXtArchitecture)
+    throw std::runtime_error("architecture '" + card.architecture +
+                             "' is not ResNeXt50+LSTM: load it with dfd::load_detector (model/family.h)");
   validate_state_dict(sd);
   if (opts.device != "cpu") {
     if (opts.device != "cuda") throw std::invalid_argument("unknown device '" + opts.device + "' (expected cpu or cuda)");
@@ -258,19 +255,10 @@ std::shared_ptr<const Model> Model::from_state_dict(const StateDict& sd, const M
 
 std::shared_ptr<const Model> Model::load(const std::string& path, const ModelOptions& opts) {
   Checkpoint ck = read_checkpoint(path);
-  ModelCard card;
-  if (ck.card) {
-    card = *ck.card;
-  } else {  // a published-style .pt carries no card: describe what we know
-    card.name = basename(path);
-    card.head = HeadMode::Reference;
-    card.trained = true;
-    card.training_data = "not recorded in the checkpoint";
-    card.provenance = "PyTorch state_dict " + basename(path);
-    std::smatch m;
-    const std::string b = basename(path);
-    if (std::regex_search(b, m, std::regex("_(\\d+)_frames"))) card.window_size = std::max(1, std::stoi(m[1]));
-  }
+  if (!ck.card && ck.format == "keras-h5")
+    throw std::runtime_error(path + ": a Keras (MesoNet) file is not ResNeXt50+LSTM: load it with dfd::load_detector (model/family.h)");
+  // A published-style .pt carries no card: describe what we know.
+  const ModelCard card = ck.card ? *ck.card : pytorch_checkpoint_card(path);
   try {
     auto model = from_state_dict(ck.tensors, card, opts);
     const_cast<Model*>(model.get())->impl_->source = path;

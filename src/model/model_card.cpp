@@ -4,7 +4,9 @@
 #include <climits>
 #include <cmath>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <stdexcept>
 
 namespace dfd {
@@ -33,6 +35,7 @@ std::string ModelCard::to_json() const {
   j["trained"] = trained;
   j["training_data"] = training_data;
   j["provenance"] = provenance;
+  if (!licence.empty()) j["licence"] = licence;
   j["metrics"] = nlohmann::json::parse(metrics_json.empty() ? "{}" : metrics_json);
   j["seed"] = seed;
   return j.dump(2);
@@ -111,6 +114,7 @@ ModelCard ModelCard::from_json(const std::string& text) {
     c.trained = j.at("trained").get<bool>();
     c.training_data = j.value("training_data", std::string());
     c.provenance = j.value("provenance", std::string());
+    c.licence = j.value("licence", std::string());
     c.metrics_json = j.contains("metrics") ? j.at("metrics").dump() : "{}";
     c.seed = seed_field(j);
   } catch (const nlohmann::json::exception& e) {
@@ -118,14 +122,37 @@ ModelCard ModelCard::from_json(const std::string& text) {
   } catch (const std::invalid_argument& e) {
     throw std::runtime_error(std::string("model card: ") + e.what());
   }
-  if (c.architecture != "resnext50_32x4d+lstm2048")
+  if (!is_known_architecture(c.architecture))
     throw std::runtime_error("unsupported architecture '" + c.architecture + "'");
-  if (c.input_size != 112) throw std::runtime_error("unsupported input_size " + std::to_string(c.input_size));
+  if (c.input_size != expected_input_size(c.architecture))
+    throw std::runtime_error("unsupported input_size " + std::to_string(c.input_size) + " for architecture '" +
+                             c.architecture + "' (expected " + std::to_string(expected_input_size(c.architecture)) + ")");
   if (c.channel_order != "BGR" && c.channel_order != "RGB")
     throw std::runtime_error("channel_order must be BGR or RGB");
   if (c.class_names.size() != 2) throw std::runtime_error("class_names must name exactly two classes");
   if (c.window_size < 1) throw std::runtime_error("window_size must be >= 1");
   return c;
+}
+
+bool is_known_architecture(const std::string& a) { return expected_input_size(a) != 0; }
+
+int expected_input_size(const std::string& a) {
+  if (a == kResNeXtArchitecture) return 112;
+  if (a == "meso4" || a == "mesoinception4") return 256;
+  return 0;
+}
+
+ModelCard pytorch_checkpoint_card(const std::string& path) {
+  const std::string base = path.substr(path.find_last_of('/') == std::string::npos ? 0 : path.find_last_of('/') + 1);
+  ModelCard card;
+  card.name = base;
+  card.head = HeadMode::Reference;
+  card.trained = true;
+  card.training_data = "not recorded in the checkpoint";
+  card.provenance = "PyTorch state_dict " + base;
+  std::smatch m;
+  if (std::regex_search(base, m, std::regex("_(\\d{1,4})_frames"))) card.window_size = std::max(1, std::stoi(m[1]));
+  return card;
 }
 
 std::string ModelCard::trust_notice() const {

@@ -26,6 +26,7 @@ struct ModelCard {
   bool trained = false;
   std::string training_data;  // what it was trained on, or why it was not
   std::string provenance;     // where the weights came from
+  std::string licence;        // of the weights, SPDX id ("Apache-2.0"); empty: not recorded
   std::string metrics_json = "{}";  // evaluation figures, JSON object text
   uint64_t seed = 0;
 
@@ -34,5 +35,17 @@ struct ModelCard {
   // One line for messages and overlays, e.g. "UNTRAINED model: outputs are meaningless".
   std::string trust_notice() const;
 };
+
+// Architectures a card may name: the ResNeXt50+LSTM reference
+// ("resnext50_32x4d+lstm2048", input 112) and MesoNet ("meso4",
+// "mesoinception4", input 256).
+constexpr const char* kResNeXtArchitecture = "resnext50_32x4d+lstm2048";
+bool is_known_architecture(const std::string& architecture);
+int expected_input_size(const std::string& architecture);  // 0 for an unknown architecture
+
+// The card made up for a PyTorch state_dict of the reference architecture,
+// which carries none: head reference, window size from a "_N_frames" file
+// name, training data "not recorded in the checkpoint".
+ModelCard pytorch_checkpoint_card(const std::string& path);
 
 }  // namespace dfd

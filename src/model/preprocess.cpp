@@ -8,7 +8,12 @@
 namespace dfd {
 
 void crops_to_nchw(const std::vector<const cv::Mat*>& crops, const Normalisation& n, float* out) {
-  const int s = kInputSize;
+  crops_to_nchw(crops, n, kInputSize, out);
+}
+
+void crops_to_nchw(const std::vector<const cv::Mat*>& crops, const Normalisation& n, int size, float* out) {
+  if (size < 1) throw std::invalid_argument("input size must be positive");
+  const int s = size;
   float scale[3], shift[3];
   for (int c = 0; c < 3; ++c) {  // (v / 255 - mean) / std as one multiply-add
     scale[c] = 1.f / (255.f * n.std[size_t(c)]);

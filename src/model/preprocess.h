@@ -19,5 +19,8 @@ struct Normalisation {
 // Writes crops.size() x 3 x 112 x 112 floats (NCHW) to `out`.
 // Throws std::invalid_argument for an empty or non-CV_8UC3 crop.
 void crops_to_nchw(const std::vector<const cv::Mat*>& crops, const Normalisation& n, float* out);
+// The same at another input size (MesoNet: 256), resized bilinear
+// (cv::INTER_LINEAR) when a crop is not size x size.
+void crops_to_nchw(const std::vector<const cv::Mat*>& crops, const Normalisation& n, int size, float* out);
 
 }  // namespace dfd

@@ -1,0 +1,18 @@
+// The MesoNet detector (Meso4, MesoInception4) behind the family interface.
+// Torch-free header; the network runs in mesonet.cpp (LibTorch).
+#pragma once
+#include <memory>
+#include <string>
+
+#include "model/family.h"
+#include "model/mesonet_layout.h"
+
+namespace dfd {
+
+// `tensors` in our names (mesonet_layout.h), validated here; `card` says the
+// variant ("meso4"/"mesoinception4"). Options: device "cpu" and precision
+// "fp32" only. Throws std::runtime_error / std::invalid_argument.
+std::shared_ptr<const Detector> make_mesonet_detector(const StateDict& tensors, const ModelCard& card,
+                                                      const ModelOptions& opts, const std::string& source);
+
+}  // namespace dfd
