@@ -1,8 +1,10 @@
 // deepfake-model: create, import and describe models.
 //   deepfake-model init   --out PATH [--seed N] [--window-size N] [--head reference|temporal]
-//   deepfake-model import CHECKPOINT.pt --out PATH [--name S] [--window-size N]
-//                         [--untrained] [--training-data TEXT]
+//   deepfake-model import CHECKPOINT --out PATH [--name S] [--window-size N]
+//                         [--untrained] [--training-data TEXT] [--licence SPDX]
 //   deepfake-model info   PATH [--json]
+// CHECKPOINT/PATH: our .safetensors, a PyTorch .pt (ResNeXt50+LSTM) or a
+// Keras .h5 (MesoNet: Meso4, MesoInception4), recognised by content.
 // Errors: exit status 1 and one line on stderr.
 #include <cstdio>
 #include <cstring>
@@ -14,6 +16,7 @@
 
 #include "model/architecture.h"
 #include "dfd_config.h"
+#include "model/family.h"
 #include "model/model.h"
 #include "checkpoint/state_dict.h"
 
@@ -33,7 +36,8 @@ struct Args {
 
 const char* kUsage =
     "usage: deepfake-model init --out PATH [--seed N] [--window-size N] [--head reference|temporal]\n"
-    "       deepfake-model import CHECKPOINT.pt --out PATH [--name S] [--window-size N] [--untrained] [--training-data TEXT]\n"
+    "       deepfake-model import CHECKPOINT.pt|.h5 --out PATH [--name S] [--window-size N] [--untrained]\n"
+    "                             [--training-data TEXT] [--licence SPDX]\n"
     "       deepfake-model info PATH [--json]\n";
 
 Args parse(int argc, char** argv, int from) {
@@ -81,14 +85,6 @@ void check_known(const Args& a, std::initializer_list<const char*> known) {
   }
 }
 
-void validate(const std::string& path, const Checkpoint& ck) {
-  try {
-    validate_state_dict(ck.tensors);
-  } catch (const std::exception& e) {
-    throw std::runtime_error(path + ": " + e.what());
-  }
-}
-
 int cmd_init(const Args& a) {
   check_known(a, {"--out", "--seed", "--window-size", "--head"});
   if (!a.has("--out")) throw std::invalid_argument("init needs --out PATH");
@@ -105,16 +101,19 @@ int cmd_init(const Args& a) {
 }
 
 int cmd_import(const Args& a) {
-  check_known(a, {"--out", "--name", "--window-size", "--untrained", "--training-data"});
+  check_known(a, {"--out", "--name", "--window-size", "--untrained", "--training-data", "--licence"});
   if (a.positional.size() != 1) throw std::invalid_argument("import needs exactly one checkpoint path");
   if (!a.has("--out")) throw std::invalid_argument("import needs --out PATH");
   const std::string in = a.positional[0];
-  Checkpoint ck = read_checkpoint(in);
-  validate(in, ck);
-  // The card load() would synthesise for the .pt, then the user's overrides.
-  auto model = Model::load(in);
-  ModelCard card = model->card();
-  card.provenance = "imported by deepfake-model from " + in + " (" + ck.format + ")";
+  // Our tensor names, validated, with the card the loader would use (a .pt's
+  // or .h5's made up from what is known), then the user's overrides.
+  ResolvedCheckpoint r = resolve_checkpoint(read_checkpoint(in), in);
+  ModelCard card = r.card;
+  const std::string imported = "imported by deepfake-model from " + in + " (" + r.format + ")";
+  if (card.architecture == kResNeXtArchitecture || card.provenance.empty())
+    card.provenance = imported;
+  else
+    card.provenance += "; " + imported;
   if (a.has("--name")) card.name = a.get("--name");
   if (a.has("--window-size")) card.window_size = to_int(a.get("--window-size"), "--window-size");
   if (card.window_size < 1) throw std::invalid_argument("--window-size must be >= 1");
@@ -123,39 +122,42 @@ int cmd_import(const Args& a) {
     card.training_data = "none: declared untrained at import";
   }
   if (a.has("--training-data")) card.training_data = a.get("--training-data");
-  write_safetensors(a.get("--out"), ck.tensors, card);
-  std::cout << "wrote " << a.get("--out") << " (" << ck.tensors.size() << " tensors, checksum "
-            << weights_checksum(ck.tensors) << ")\n";
+  if (a.has("--licence")) card.licence = a.get("--licence");
+  detector_from_state_dict(r.tensors, card, {}, in);  // the network builds from these tensors
+  write_safetensors(a.get("--out"), r.tensors, card);
+  std::cout << "wrote " << a.get("--out") << " (" << card.architecture << ", " << r.tensors.size()
+            << " tensors, checksum " << weights_checksum(r.tensors) << ")\n";
   return 0;
 }
 
 int cmd_info(const Args& a) {
   check_known(a, {"--json"});
   if (a.positional.size() != 1) throw std::invalid_argument("info needs exactly one model path");
-  Checkpoint ck = read_checkpoint(a.positional[0]);
-  validate(a.positional[0], ck);
-  ModelCard card = ck.card ? *ck.card : Model::load(a.positional[0])->card();
+  const ResolvedCheckpoint r = resolve_checkpoint(read_checkpoint(a.positional[0]), a.positional[0]);
+  const ModelCard& card = r.card;
   int64_t params = 0;
-  for (auto& [k, t] : ck.tensors)
+  for (auto& [k, t] : r.tensors)
     if (k.find("running_") == std::string::npos && k.find("num_batches") == std::string::npos) params += t.numel();
-  const std::string sum = weights_checksum(ck.tensors);
+  const std::string sum = weights_checksum(r.tensors);
   if (a.has("--json")) {
     nlohmann::json j;
     j["path"] = a.positional[0];
-    j["format"] = ck.format;
-    j["tensors"] = ck.tensors.size();
+    j["format"] = r.format;
+    j["architecture"] = card.architecture;
+    j["tensors"] = r.tensors.size();
     j["parameters"] = params;
     j["checksum"] = sum;
     j["card"] = nlohmann::json::parse(card.to_json());
     std::cout << j.dump(2) << "\n";
     return 0;
   }
-  std::cout << "path:       " << a.positional[0] << "\n"
-            << "format:     " << ck.format << "\n"
-            << "tensors:    " << ck.tensors.size() << "\n"
-            << "parameters: " << params << "\n"
-            << "checksum:   " << sum << " (FNV-1a 64 over names, shapes, bytes)\n";
-  if (!card.trust_notice().empty()) std::cout << "WARNING:    " << card.trust_notice() << "\n";
+  std::cout << "path:         " << a.positional[0] << "\n"
+            << "format:       " << r.format << "\n"
+            << "architecture: " << card.architecture << "\n"
+            << "tensors:      " << r.tensors.size() << "\n"
+            << "parameters:   " << params << "\n"
+            << "checksum:     " << sum << " (FNV-1a 64 over names, shapes, bytes)\n";
+  if (!card.trust_notice().empty()) std::cout << "WARNING:      " << card.trust_notice() << "\n";
   std::cout << "card:\n" << card.to_json() << "\n";
   return 0;
 }
