@@ -57,6 +57,9 @@ const char* kUsage =
     "  --device D               cpu (default) or cuda\n"
     "  --num-threads N          LibTorch threads (default: LibTorch's)\n"
     "  --timeout S              give up (exit 1) after S seconds (default 0 = no limit)\n"
+    "  --max-pixels N           refuse (exit 1) pictures and video frames larger than N pixels\n"
+    "                           (width x height), from their declared size, before decoding\n"
+    "                           (default 40000000 = 40 megapixels; 0 = no limit)\n"
     "  -q, --quiet              no progress bar and no verdict line on stderr\n"
     "  -h, --help               this text\n"
     "A progress bar (frames, fps, ETA) is drawn on stderr while scanning when stderr is a\n"
@@ -66,13 +69,15 @@ const char* kUsage =
     "  10  FAKE\n"
     "  11  NO_FACE (no face anywhere in the file)\n"
     "  1   error: unreadable, empty, corrupt or truncated input, not an image or a video,\n"
-    "      bad model, ... (one line on stderr, no report written)\n"
+    "      picture or frames over --max-pixels, bad model, time limit, ... (one line on\n"
+    "      stderr, no report written)\n"
     "  2   bad command line\n";
 
 struct Options {
   std::string input, json = "-", html, model;
   int html_crops = 3;
   double timeout_s = 0;
+  uint64_t max_pixels = dfd::kDefaultMaxPixels;
   std::map<std::string, std::string> props;  // element properties, validated by the element's ranges
   bool quiet = false;
 };
@@ -143,6 +148,12 @@ Options parse_args(int argc, char** argv) {
     } else if (a == "--timeout") {
       const std::string v = next();
       if (!parse_number(v, &o.timeout_s) || o.timeout_s < 0) usage_error("bad value '" + v + "' for --timeout");
+    } else if (a == "--max-pixels") {
+      const std::string v = next();
+      double n = 0;
+      if (!parse_number(v, &n) || n < 0 || n > 1e12 || n != double(uint64_t(n)))
+        usage_error("bad value '" + v + "' for --max-pixels (a whole number of pixels, 0 = no limit)");
+      o.max_pixels = uint64_t(n);
     } else if (a == "--quiet" || a == "-q") {
       o.quiet = true;
     } else if (prop_of.count(a)) {
@@ -233,6 +244,7 @@ int main(int argc, char** argv) {
   so.input = opt.input;
   so.model = opt.model;
   so.timeout_s = opt.timeout_s;
+  so.max_pixels = opt.max_pixels;
   so.frame_probabilities = true;  // per-frame scores in the report (and the crops for the HTML)
   try {
     // gst_init; the plugin from GST_PLUGIN_PATH or the installed ones, else

@@ -10,11 +10,14 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cctype>
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <mutex>
 #include <set>
+#include <cstring>
 
 #include "deepfakedetect-meta.h"
 #include "dfd_config.h"
@@ -103,6 +106,9 @@ double now_s() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
+// Errors the runner itself posts on the bus (MediaGuard): code = ScanErrorKind.
+GQuark scan_error_quark() { return g_quark_from_static_string("dfd-scan-error-quark"); }
+
 // The error a bus error message stands for.
 ScanError error_from_message(GstMessage* msg, GstElement* detector, const std::string& missing) {
   GError* err = nullptr;
@@ -110,7 +116,13 @@ ScanError error_from_message(GstMessage* msg, GstElement* detector, const std::s
   gst_message_parse_error(msg, &err, &dbg);
   std::string text = err ? err->message : "unknown error";
   ScanErrorKind kind = ScanErrorKind::Decode;
-  if (GST_MESSAGE_SRC(msg) == GST_OBJECT(detector)) {
+  if (err && err->domain == scan_error_quark()) {
+    kind = ScanErrorKind(err->code);
+  } else if (GST_MESSAGE_SRC(msg) == GST_OBJECT(detector) && err && err->domain == GST_CORE_ERROR &&
+             err->code == GST_CORE_ERROR_NEGOTIATION) {
+    // The element refused the stream's format: the file's fault, not ours.
+    kind = ScanErrorKind::Decode;
+  } else if (GST_MESSAGE_SRC(msg) == GST_OBJECT(detector)) {
     kind = (err && err->domain == GST_RESOURCE_ERROR) || (err && err->domain == GST_LIBRARY_ERROR)
                ? ScanErrorKind::Model
                : ScanErrorKind::Internal;
@@ -135,6 +147,178 @@ ScanError error_from_message(GstMessage* msg, GstElement* detector, const std::s
   return ScanError(kind, text);
 }
 
+// Refuses pictures and frames over the pixel limit from their declared size,
+// before any decoder works on them, and frames the element could not map
+// (a buffer too short for its declared size). Hooked into every element that
+// appears inside uridecodebin (caps on every source pad: typefind, demuxers,
+// parsers, decoders; picture headers on every image decoder's input) and on
+// the frames leaving the decode chain. The first refusal is posted on the bus
+// as an error of scan_error_quark(); from then on every buffer is dropped.
+struct MediaGuard {
+  uint64_t max_pixels = 0;  // 0: no limit
+  std::string name;         // the file, for messages
+  const char* what = "the video's frames are";  // or "the picture is", by the file's type
+  GstElement* pipeline = nullptr;
+  std::atomic<bool> refused{false};
+  std::atomic<bool> frame_seen{false};  // a decoded frame reached the end of the decode chain
+
+  bool too_large(uint64_t w, uint64_t h) const { return max_pixels > 0 && w * h > max_pixels; }
+
+  void refuse(ScanErrorKind kind, const std::string& text) {
+    if (refused.exchange(true)) return;
+    GError* e = g_error_new_literal(scan_error_quark(), int(kind), (name + ": " + text).c_str());
+    gst_element_post_message(pipeline, gst_message_new_error(GST_OBJECT(pipeline), e, nullptr));
+    g_error_free(e);
+  }
+
+  // Fixed width and height on any structure of `caps` over the limit?
+  bool check_caps(const GstCaps* caps, const char* what) {
+    if (!caps) return true;
+    for (guint i = 0; i < gst_caps_get_size(caps); ++i) {
+      const GstStructure* st = gst_caps_get_structure(caps, i);
+      int w = 0, h = 0;
+      if (!gst_structure_get_int(st, "width", &w) || !gst_structure_get_int(st, "height", &h)) continue;
+      if (w <= 0 || h <= 0) {
+        refuse(ScanErrorKind::Decode, std::string(what) + " " + std::to_string(w) + "x" + std::to_string(h) +
+                                          ": an impossible size (corrupt file?)");
+        return false;
+      }
+      if (too_large(uint64_t(w), uint64_t(h))) {
+        refuse(ScanErrorKind::TooLarge, std::string(what) + " " + too_large_text(uint64_t(w), uint64_t(h), max_pixels));
+        return false;
+      }
+    }
+    return true;
+  }
+};
+
+GstPadProbeReturn on_caps_probe(GstPad*, GstPadProbeInfo* info, gpointer user) {
+  auto* g = static_cast<MediaGuard*>(user);
+  if (GST_PAD_PROBE_INFO_TYPE(info) & GST_PAD_PROBE_TYPE_BUFFER) return g->refused ? GST_PAD_PROBE_DROP : GST_PAD_PROBE_OK;
+  GstEvent* ev = GST_PAD_PROBE_INFO_EVENT(info);
+  if (!ev || GST_EVENT_TYPE(ev) != GST_EVENT_CAPS) return GST_PAD_PROBE_OK;
+  GstCaps* caps = nullptr;
+  gst_event_parse_caps(ev, &caps);
+  if (!g->check_caps(caps, g->what)) return GST_PAD_PROBE_DROP;
+  return g->refused ? GST_PAD_PROBE_DROP : GST_PAD_PROBE_OK;
+}
+
+// An image decoder's input: the picture header of each buffer that starts one
+// (a whole frame from a demuxer, or the start of an image file).
+GstPadProbeReturn on_image_input(GstPad* pad, GstPadProbeInfo* info, gpointer user) {
+  auto* g = static_cast<MediaGuard*>(user);
+  if (g->refused) return GST_PAD_PROBE_DROP;
+  GstBuffer* buf = GST_PAD_PROBE_INFO_BUFFER(info);
+  if (!buf || g->max_pixels == 0) return GST_PAD_PROBE_OK;
+  CapsPtr caps(gst_pad_get_current_caps(pad));
+  if (!caps || gst_caps_get_size(caps.get()) == 0 ||
+      !g_str_has_prefix(gst_structure_get_name(gst_caps_get_structure(caps.get(), 0)), "image/"))
+    return GST_PAD_PROBE_OK;
+  GstMapInfo map;
+  if (!gst_buffer_map(buf, &map, GST_MAP_READ)) return GST_PAD_PROBE_OK;
+  uint64_t w = 0, h = 0;
+  const bool known = declared_image_size(map.data, map.size, &w, &h);
+  gst_buffer_unmap(buf, &map);
+  if (known && g->too_large(w, h)) {
+    g->refuse(ScanErrorKind::TooLarge, std::string(g->what) + " " + too_large_text(w, h, g->max_pixels));
+    return GST_PAD_PROBE_DROP;
+  }
+  return GST_PAD_PROBE_OK;
+}
+
+void guard_pad(GstPad* pad, MediaGuard* g) {
+  if (GST_PAD_DIRECTION(pad) == GST_PAD_SRC)
+    gst_pad_add_probe(pad, GstPadProbeType(GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM | GST_PAD_PROBE_TYPE_BUFFER),
+                      on_caps_probe, g, nullptr);
+}
+
+void on_guarded_pad_added(GstElement*, GstPad* pad, gpointer user) { guard_pad(pad, static_cast<MediaGuard*>(user)); }
+
+// Every element uridecodebin creates (typefind, demuxers, parsers, decoders).
+void on_deep_element_added(GstBin*, GstBin*, GstElement* element, gpointer user) {
+  auto* g = static_cast<MediaGuard*>(user);
+  if (GST_IS_BIN(element)) return;  // its children come through here too
+  GstIterator* it = gst_element_iterate_pads(element);
+  GValue v = G_VALUE_INIT;
+  while (gst_iterator_next(it, &v) == GST_ITERATOR_OK) {
+    guard_pad(GST_PAD(g_value_get_object(&v)), g);
+    g_value_reset(&v);
+  }
+  g_value_unset(&v);
+  gst_iterator_free(it);
+  g_signal_connect(element, "pad-added", G_CALLBACK(on_guarded_pad_added), g);
+  GstElementFactory* f = gst_element_get_factory(element);
+  const char* klass = f ? gst_element_factory_get_metadata(f, GST_ELEMENT_METADATA_KLASS) : nullptr;
+  if (klass && std::strstr(klass, "Decoder")) {
+    GstPad* sink = gst_element_get_static_pad(element, "sink");
+    if (sink) {
+      gst_pad_add_probe(sink, GST_PAD_PROBE_TYPE_BUFFER, on_image_input, g, nullptr);
+      gst_object_unref(sink);
+    }
+  }
+}
+
+// decodebin asks before it plugs anything for a new stream: refused streams
+// stay undecoded.
+gboolean on_autoplug_continue(GstElement*, GstPad*, GstCaps* caps, gpointer user) {
+  auto* g = static_cast<MediaGuard*>(user);
+  if (g->refused) return FALSE;
+  return g->check_caps(caps, g->what) ? TRUE : FALSE;
+}
+
+// The frames leaving the decode chain (BGR, to the element or the appsink):
+// the format must be a real one, under the limit, and every buffer must hold
+// a whole frame of it (a raw stream may declare more than it carries).
+struct FrameCheck {
+  MediaGuard* guard = nullptr;
+  std::mutex mu;
+  GstVideoInfo info;
+  bool have_info = false;
+};
+
+GstPadProbeReturn on_frame_probe(GstPad*, GstPadProbeInfo* info, gpointer user) {
+  auto* fc = static_cast<FrameCheck*>(user);
+  MediaGuard* g = fc->guard;
+  if (GST_PAD_PROBE_INFO_TYPE(info) & GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM) {
+    GstEvent* ev = GST_PAD_PROBE_INFO_EVENT(info);
+    if (!ev || GST_EVENT_TYPE(ev) != GST_EVENT_CAPS) return GST_PAD_PROBE_OK;
+    GstCaps* caps = nullptr;
+    gst_event_parse_caps(ev, &caps);
+    GstVideoInfo vi;
+    if (!caps || !gst_video_info_from_caps(&vi, caps)) {
+      gchar* c = caps ? gst_caps_to_string(caps) : g_strdup("none");
+      g->refuse(ScanErrorKind::Decode, std::string("impossible video format (") + c + ")");
+      g_free(c);
+      return GST_PAD_PROBE_DROP;
+    }
+    if (!g->check_caps(caps, g->what)) return GST_PAD_PROBE_DROP;
+    std::lock_guard<std::mutex> lock(fc->mu);
+    fc->info = vi;
+    fc->have_info = true;
+    return GST_PAD_PROBE_OK;
+  }
+  if (g->refused) return GST_PAD_PROBE_DROP;
+  GstBuffer* buf = GST_PAD_PROBE_INFO_BUFFER(info);
+  if (!buf) return GST_PAD_PROBE_OK;
+  GstVideoInfo vi;
+  {
+    std::lock_guard<std::mutex> lock(fc->mu);
+    if (!fc->have_info) return GST_PAD_PROBE_OK;  // not negotiated: the pad refuses it itself
+    vi = fc->info;
+  }
+  GstVideoFrame vf;
+  if (!gst_video_frame_map(&vf, &vi, buf, GST_MAP_READ)) {
+    g->refuse(ScanErrorKind::Decode, "a frame of " + std::to_string(gst_buffer_get_size(buf)) +
+                                         " bytes is too short for its declared size " +
+                                         std::to_string(GST_VIDEO_INFO_WIDTH(&vi)) + "x" +
+                                         std::to_string(GST_VIDEO_INFO_HEIGHT(&vi)) + " (corrupt file?)");
+    return GST_PAD_PROBE_DROP;
+  }
+  gst_video_frame_unmap(&vf);
+  g->frame_seen = true;
+  return GST_PAD_PROBE_OK;
+}
+
 // uridecodebin ! (video pads) videoconvert ! video/x-raw,format=BGR ! <sink_chain>
 // Other pads (audio, subtitles) go to their own fakesinks.
 struct DecodeChain {
@@ -142,6 +326,8 @@ struct DecodeChain {
   GstElement* convert = nullptr;
   std::atomic<int> video_pads{0};
   std::mutex mu;
+  MediaGuard guard;
+  FrameCheck frames;
 };
 
 void on_pad_added(GstElement*, GstPad* pad, gpointer user) {
@@ -153,9 +339,18 @@ void on_pad_added(GstElement*, GstPad* pad, gpointer user) {
   std::lock_guard<std::mutex> lock(chain->mu);
   if (video) {
     GstPad* sink = gst_element_get_static_pad(chain->convert, "sink");
-    if (!gst_pad_is_linked(sink) && gst_pad_link(pad, sink) == GST_PAD_LINK_OK) chain->video_pads++;
+    const bool free = !gst_pad_is_linked(sink);
+    if (free && gst_pad_link(pad, sink) == GST_PAD_LINK_OK) chain->video_pads++;
     gst_object_unref(sink);
     if (chain->video_pads > 0) return;
+    if (free) {
+      // The converter refused the stream's format (e.g. a raw frame 100000
+      // pixels wide): nothing would ever reach the element.
+      gchar* c = gst_caps_to_string(caps.get());
+      chain->guard.refuse(ScanErrorKind::Unsupported,
+                          std::string("its video (") + c + ") cannot be converted for analysis");
+      g_free(c);
+    }
   }
   // Anything else (or a second video stream): drained into a fakesink.
   GstElement* fs = gst_element_factory_make("fakesink", nullptr);
@@ -170,7 +365,8 @@ void on_pad_added(GstElement*, GstPad* pad, gpointer user) {
 
 // Builds uridecodebin + videoconvert + capsfilter(BGR) into `pipeline`;
 // returns the capsfilter to link the rest to.
-GstElement* add_decode_chain(GstElement* pipeline, DecodeChain& chain, const std::string& uri) {
+GstElement* add_decode_chain(GstElement* pipeline, DecodeChain& chain, const std::string& uri,
+                             uint64_t max_pixels, const std::string& name, bool picture) {
   GstElement* src = gst_element_factory_make("uridecodebin", "src");
   GstElement* conv = gst_element_factory_make("videoconvert", "convert");
   GstElement* filter = gst_element_factory_make("capsfilter", "bgr");
@@ -186,7 +382,18 @@ GstElement* add_decode_chain(GstElement* pipeline, DecodeChain& chain, const std
   if (!gst_element_link(conv, filter)) throw ScanError(ScanErrorKind::Internal, "could not link videoconvert");
   chain.pipeline = pipeline;
   chain.convert = conv;
+  chain.guard.pipeline = pipeline;
+  chain.guard.max_pixels = max_pixels;
+  chain.guard.name = name;
+  chain.guard.what = picture ? "the picture is" : "the video's frames are";
+  chain.frames.guard = &chain.guard;
   g_signal_connect(src, "pad-added", G_CALLBACK(on_pad_added), &chain);
+  g_signal_connect(src, "autoplug-continue", G_CALLBACK(on_autoplug_continue), &chain.guard);
+  g_signal_connect(pipeline, "deep-element-added", G_CALLBACK(on_deep_element_added), &chain.guard);
+  GstPad* out = gst_element_get_static_pad(filter, "src");
+  gst_pad_add_probe(out, GstPadProbeType(GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM | GST_PAD_PROBE_TYPE_BUFFER),
+                    on_frame_probe, &chain.frames, nullptr);
+  gst_object_unref(out);
   return filter;
 }
 
@@ -209,6 +416,147 @@ void abort_pipeline(GstElement* p, GstElement* detector) {
 
 }  // namespace
 
+namespace {
+
+uint32_t be16(const uint8_t* p) { return uint32_t(p[0]) << 8 | p[1]; }
+uint32_t le16(const uint8_t* p) { return uint32_t(p[1]) << 8 | p[0]; }
+uint32_t be32(const uint8_t* p) { return uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3]; }
+uint32_t le32(const uint8_t* p) { return uint32_t(p[3]) << 24 | uint32_t(p[2]) << 16 | uint32_t(p[1]) << 8 | p[0]; }
+
+bool jpeg_size(const uint8_t* d, size_t n, uint64_t* w, uint64_t* h) {
+  size_t pos = 2;
+  while (pos + 4 <= n) {
+    if (d[pos] != 0xFF) return false;  // not at a marker: corrupt
+    while (pos < n && d[pos] == 0xFF) ++pos;  // fill bytes
+    if (pos >= n) return false;
+    const uint8_t m = d[pos++];
+    if (m == 0xD8 || m == 0x01 || (m >= 0xD0 && m <= 0xD7)) continue;  // no length
+    if (m == 0xD9 || m == 0xDA) return false;  // end of image, or scan data before any frame header
+    if (pos + 2 > n) return false;
+    const uint32_t len = be16(d + pos);
+    if (len < 2) return false;
+    const bool sof = m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC;
+    if (sof) {
+      if (pos + 7 > n) return false;
+      *h = be16(d + pos + 3);
+      *w = be16(d + pos + 5);
+      return true;
+    }
+    pos += len;
+  }
+  return false;
+}
+
+bool tiff_size(const uint8_t* d, size_t n, uint64_t* w, uint64_t* h) {
+  const bool le = d[0] == 'I';
+  auto u16 = [&](size_t o) { return le ? le16(d + o) : be16(d + o); };
+  auto u32 = [&](size_t o) { return le ? le32(d + o) : be32(d + o); };
+  const size_t ifd = u32(4);
+  if (ifd + 2 > n) return false;
+  const size_t count = u16(ifd);
+  bool gw = false, gh = false;
+  for (size_t i = 0; i < count; ++i) {
+    const size_t e = ifd + 2 + 12 * i;
+    if (e + 12 > n) return false;
+    const uint32_t tag = u16(e), type = u16(e + 2);
+    const uint32_t value = type == 3 ? u16(e + 8) : u32(e + 8);  // SHORT or LONG
+    if (tag == 256) { *w = value; gw = true; }
+    if (tag == 257) { *h = value; gh = true; }
+    if (gw && gh) return true;
+  }
+  return false;
+}
+
+bool pnm_size(const uint8_t* d, size_t n, uint64_t* w, uint64_t* h) {
+  size_t pos = 2;
+  uint64_t v[2] = {0, 0};
+  for (int k = 0; k < 2; ++k) {
+    for (;;) {  // whitespace and comments
+      while (pos < n && std::isspace(d[pos])) ++pos;
+      if (pos < n && d[pos] == '#') {
+        while (pos < n && d[pos] != '\n') ++pos;
+        continue;
+      }
+      break;
+    }
+    int digits = 0;
+    while (pos < n && std::isdigit(d[pos]) && digits < 12) {
+      v[k] = v[k] * 10 + uint64_t(d[pos++] - '0');
+      ++digits;
+    }
+    if (digits == 0) return false;
+  }
+  *w = v[0];
+  *h = v[1];
+  return true;
+}
+
+}  // namespace
+
+bool declared_image_size(const uint8_t* d, size_t n, uint64_t* w, uint64_t* h) {
+  if (!d || n < 8) return false;
+  if (std::memcmp(d, "\x89PNG\r\n\x1a\n", 8) == 0) {
+    if (n < 24 || std::memcmp(d + 12, "IHDR", 4) != 0) return false;
+    *w = be32(d + 16);
+    *h = be32(d + 20);
+    return true;
+  }
+  if (d[0] == 0xFF && d[1] == 0xD8 && d[2] == 0xFF) return jpeg_size(d, n, w, h);
+  if (std::memcmp(d, "GIF87a", 6) == 0 || std::memcmp(d, "GIF89a", 6) == 0) {
+    if (n < 10) return false;
+    *w = le16(d + 6);
+    *h = le16(d + 8);
+    return true;
+  }
+  if (d[0] == 'B' && d[1] == 'M') {
+    if (n < 26) return false;
+    const uint32_t hdr = le32(d + 14);
+    if (hdr == 12) {  // OS/2 core header
+      *w = le16(d + 18);
+      *h = le16(d + 20);
+    } else {
+      const int32_t sw = int32_t(le32(d + 18)), sh = int32_t(le32(d + 22));  // negative height: top-down
+      *w = uint64_t(std::llabs(int64_t(sw)));
+      *h = uint64_t(std::llabs(int64_t(sh)));
+    }
+    return true;
+  }
+  if (n >= 30 && std::memcmp(d, "RIFF", 4) == 0 && std::memcmp(d + 8, "WEBP", 4) == 0) {
+    if (std::memcmp(d + 12, "VP8 ", 4) == 0) {
+      *w = le16(d + 26) & 0x3FFF;
+      *h = le16(d + 28) & 0x3FFF;
+      return true;
+    }
+    if (std::memcmp(d + 12, "VP8L", 4) == 0 && d[20] == 0x2F) {
+      const uint32_t b = le32(d + 21);
+      *w = (b & 0x3FFF) + 1;
+      *h = ((b >> 14) & 0x3FFF) + 1;
+      return true;
+    }
+    if (std::memcmp(d + 12, "VP8X", 4) == 0) {
+      *w = (uint64_t(d[24]) | uint64_t(d[25]) << 8 | uint64_t(d[26]) << 16) + 1;
+      *h = (uint64_t(d[27]) | uint64_t(d[28]) << 8 | uint64_t(d[29]) << 16) + 1;
+      return true;
+    }
+    return false;
+  }
+  if ((d[0] == 'I' && d[1] == 'I' && d[2] == 42 && d[3] == 0) || (d[0] == 'M' && d[1] == 'M' && d[2] == 0 && d[3] == 42))
+    return tiff_size(d, n, w, h);
+  if (d[0] == 'P' && d[1] >= '1' && d[1] <= '6' && std::isspace(d[2])) return pnm_size(d, n, w, h);
+  return false;
+}
+
+std::string too_large_text(uint64_t w, uint64_t h, uint64_t max_pixels) {
+  char buf[200];
+  if (max_pixels >= 1000000)
+    std::snprintf(buf, sizeof buf, "%llux%llu pixels (%.1f megapixels), over the limit of %.1f megapixels",
+                  (unsigned long long)w, (unsigned long long)h, double(w) * double(h) / 1e6, double(max_pixels) / 1e6);
+  else
+    std::snprintf(buf, sizeof buf, "%llux%llu pixels (%.0f), over the limit of %llu pixels", (unsigned long long)w,
+                  (unsigned long long)h, double(w) * double(h), (unsigned long long)max_pixels);
+  return buf;
+}
+
 const char* to_string(ScanErrorKind k) {
   switch (k) {
     case ScanErrorKind::Input: return "input";
@@ -216,6 +564,7 @@ const char* to_string(ScanErrorKind k) {
     case ScanErrorKind::Unsupported: return "unsupported";
     case ScanErrorKind::NoVideo: return "no-video";
     case ScanErrorKind::Decode: return "decode";
+    case ScanErrorKind::TooLarge: return "too-large";
     case ScanErrorKind::Model: return "model";
     case ScanErrorKind::Timeout: return "timeout";
     case ScanErrorKind::Cancelled: return "cancelled";
@@ -261,6 +610,29 @@ std::string sniff_media_type(const std::string& path) {
   return gst_structure_get_name(gst_caps_get_structure(caps.get(), 0));
 }
 
+namespace {
+
+// declared_image_size of a file: its first MiB, or for a JPEG whose frame
+// header lies further (large metadata segments), up to 16 MiB of it.
+bool declared_file_image_size(const std::string& input, uint64_t* w, uint64_t* h) {
+  std::ifstream in(local_path(input), std::ios::binary);
+  if (!in) return false;
+  std::vector<char> head(1 << 20);
+  in.read(head.data(), std::streamsize(head.size()));
+  head.resize(size_t(in.gcount()));
+  const auto* d = reinterpret_cast<const uint8_t*>(head.data());
+  if (declared_image_size(d, head.size(), w, h)) return true;
+  if (head.size() == (1u << 20) && d[0] == 0xFF && d[1] == 0xD8) {
+    head.resize(16u << 20);
+    in.read(head.data() + (1 << 20), std::streamsize(head.size() - (1 << 20)));
+    head.resize((1u << 20) + size_t(in.gcount()));
+    return declared_image_size(reinterpret_cast<const uint8_t*>(head.data()), head.size(), w, h);
+  }
+  return false;
+}
+
+}  // namespace
+
 bool is_analysable_media_type(const std::string& t) {
   static const std::set<std::string> images = {"image/png", "image/jpeg", "image/bmp", "image/gif",
                                                "image/tiff", "image/webp", "image/x-portable-pixmap"};
@@ -274,16 +646,22 @@ Report run_scan(const ScanOptions& o, const ScanProgressCallback& progress, cons
                 std::vector<std::string>* warnings) {
   const double t0 = now_s();
   check_input(o.input);
+  const std::string name = o.source_name.empty() ? o.input : o.source_name;
   const std::string media = sniff_media_type(o.input);
   if (!is_analysable_media_type(media))
-    throw ScanError(ScanErrorKind::NotMedia, (o.source_name.empty() ? o.input : o.source_name) +
-                                                 ": not an image or a video" +
+    throw ScanError(ScanErrorKind::NotMedia, name + ": not an image or a video" +
                                                  (media.empty() ? std::string() : " (content is " + media + ")"));
+  if (o.max_pixels > 0 && media.rfind("image/", 0) == 0) {
+    // A picture's declared size, before anything decodes it.
+    uint64_t w = 0, h = 0;
+    if (declared_file_image_size(o.input, &w, &h) && w * h > o.max_pixels)
+      throw ScanError(ScanErrorKind::TooLarge, name + ": the picture is " + too_large_text(w, h, o.max_pixels));
+  }
   const std::string uri = to_uri(o.input);
 
   DecodeChain chain;  // outlives the pipeline: its pad-added handler points here
   PipelinePtr pipeline(GST_ELEMENT(gst_object_ref_sink(gst_pipeline_new("deepfake-scan"))));
-  GstElement* tail = add_decode_chain(pipeline.get(), chain, uri);
+  GstElement* tail = add_decode_chain(pipeline.get(), chain, uri, o.max_pixels, name, media.rfind("image/", 0) == 0);
   GstElement* det = gst_element_factory_make("deepfakedetect", "detect");
   GstElement* sink = gst_element_factory_make("fakesink", "sink");
   if (!det || !sink) {
@@ -382,10 +760,15 @@ Report run_scan(const ScanOptions& o, const ScanProgressCallback& progress, cons
       abort_pipeline(pipeline.get(), det);
       throw ScanError(ScanErrorKind::Timeout, "the scan took longer than " + std::to_string(int(o.timeout_s)) + " s");
     }
-    if (!prerolled && decoding_since > 0 && o.preroll_timeout_s > 0 && now_s() - decoding_since > o.preroll_timeout_s) {
+    // Only while no frame has been decoded: a frame that reached the element
+    // proves the file decodes, and its analysis is bounded by timeout_s alone.
+    if (!prerolled && !chain.guard.frame_seen && decoding_since > 0 && o.preroll_timeout_s > 0 &&
+        now_s() - decoding_since > o.preroll_timeout_s) {
       abort_pipeline(pipeline.get(), det);
-      throw ScanError(ScanErrorKind::Decode, (o.source_name.empty() ? o.input : o.source_name) +
-                                                 ": no frame could be decoded (truncated or corrupt file?)");
+      char secs[32];
+      std::snprintf(secs, sizeof secs, "%g", o.preroll_timeout_s);
+      throw ScanError(ScanErrorKind::Decode,
+                      name + ": no frame could be decoded within " + secs + " s (truncated or corrupt file?)");
     }
     if (progress && now_s() - last_progress > 0.25) {
       report_progress(false);
@@ -398,7 +781,15 @@ Report run_scan(const ScanOptions& o, const ScanProgressCallback& progress, cons
       abort_pipeline(pipeline.get(), det);
       throw e;
     }
-    if (GST_MESSAGE_TYPE(msg.get()) == GST_MESSAGE_EOS) break;
+    if (GST_MESSAGE_TYPE(msg.get()) == GST_MESSAGE_EOS) {
+      if (chain.guard.refused) {  // its error is on the bus, behind this
+        MessagePtr m(gst_bus_pop_filtered(bus.get(), GST_MESSAGE_ERROR));
+        abort_pipeline(pipeline.get(), det);
+        if (m) throw error_from_message(m.get(), det, missing);
+        throw ScanError(ScanErrorKind::Decode, name + ": refused");
+      }
+      break;
+    }
     if (GST_MESSAGE_TYPE(msg.get()) == GST_MESSAGE_WARNING) {
       GError* err = nullptr;
       gst_message_parse_warning(msg.get(), &err, nullptr);
@@ -486,7 +877,6 @@ Report run_scan(const ScanOptions& o, const ScanProgressCallback& progress, cons
   guint64 frames = 0;
   g_object_get(det, "frames-processed", &frames, nullptr);
   stop_pipeline(pipeline.get());
-  const std::string name = o.source_name.empty() ? o.input : o.source_name;
   if (chain.video_pads == 0) throw ScanError(ScanErrorKind::NoVideo, name + ": no video stream could be decoded");
   if (frames == 0)
     throw ScanError(ScanErrorKind::Decode, name + ": no frame could be decoded (truncated or corrupt file?)");
@@ -560,7 +950,9 @@ std::vector<ReportImage> render_report_images(const ScanOptions& o, const Model&
 
   DecodeChain chain;  // outlives the pipeline: its pad-added handler points here
   PipelinePtr pipeline(GST_ELEMENT(gst_object_ref_sink(gst_pipeline_new("deepfake-frames"))));
-  GstElement* tail = add_decode_chain(pipeline.get(), chain, to_uri(o.input));
+  GstElement* tail = add_decode_chain(pipeline.get(), chain, to_uri(o.input), o.max_pixels,
+                                      o.source_name.empty() ? o.input : o.source_name,
+                                      sniff_media_type(o.input).rfind("image/", 0) == 0);
   GstElement* sink = gst_element_factory_make("appsink", "frames");
   if (!sink) throw ScanError(ScanErrorKind::Internal, "appsink missing (gst-plugins-base)");
   gst_bin_add(GST_BIN(pipeline.get()), sink);

@@ -32,6 +32,9 @@
 
 namespace dfd {
 
+// Default ScanOptions::max_pixels: 40 megapixels (e.g. 8000x5000; 4K video is 8.3).
+constexpr uint64_t kDefaultMaxPixels = 40'000'000;
+
 struct ScanOptions {
   std::string input;        // a file path (or a file:// URI)
   std::string source_name;  // shown as the report's "source"; default: input
@@ -54,10 +57,17 @@ struct ScanOptions {
   bool frame_probabilities = true;  // per-crop scores in the report (needed for the pictures)
 
   double timeout_s = 0;                       // 0 = no limit; covers the scan and the pictures
-  // A file whose first frame does not arrive this long after decoding started
-  // is reported as undecodable. (decodebin sometimes swallows a demuxer's
-  // error on a truncated header and would wait forever.)
+  // A file none of whose frames has been decoded (reached the element) this
+  // long after decoding started is reported as undecodable. (decodebin
+  // sometimes swallows a demuxer's error on a truncated header and would wait
+  // forever.) Once a frame has arrived, only timeout_s applies: slow analysis
+  // is a time-out, never "corrupt".
   double preroll_timeout_s = 10;
+  // Pictures and video frames larger than this (width x height) are refused
+  // (ScanErrorKind::TooLarge) from their declared size, before they are
+  // decoded: the file's header, the demuxers' and parsers' caps, every
+  // decoder's input, and the frames that reach the element. 0 = no limit.
+  uint64_t max_pixels = kDefaultMaxPixels;
   const std::atomic<bool>* cancel = nullptr;  // set from another thread to stop early
 };
 
@@ -75,7 +85,8 @@ enum class ScanErrorKind {
   NotMedia,     // content is no image or video we decode (sniffed, not by name)
   Unsupported,  // a media type or codec without a decoder here
   NoVideo,      // media without a video stream (e.g. audio only)
-  Decode,       // corrupt or truncated data
+  Decode,       // corrupt or truncated data, or an impossible frame (size, buffer)
+  TooLarge,     // a picture or frame over ScanOptions::max_pixels (refused before decoding)
   Model,        // the model could not be loaded
   Timeout,
   Cancelled,
@@ -102,6 +113,14 @@ void scan_init(const std::string& plugin_dir = "");
 std::string sniff_media_type(const std::string& path);
 // Images and videos we accept: video/*, a few containers, raster images.
 bool is_analysable_media_type(const std::string& media_type);
+
+// The width and height a picture declares in its header (PNG, JPEG, GIF, BMP,
+// WebP, TIFF, PNM), read from its first bytes without decoding anything.
+// False when the bytes are none of these or the header is cut short (a JPEG
+// whose frame header lies beyond `size`). Width and height may be 0.
+bool declared_image_size(const uint8_t* data, size_t size, uint64_t* width, uint64_t* height);
+// "the picture is 60000x60000 (3600.0 megapixels), over the limit of 40.0 megapixels"
+std::string too_large_text(uint64_t width, uint64_t height, uint64_t max_pixels);
 
 // Runs the element over the whole file. Throws ScanError.
 // `model` (optional) fills the report's model fields (checksum, source);

@@ -49,6 +49,12 @@ double detect_scale(const cv::Mat& frame, int max_side) {
   return double(max_side) / longer;
 }
 
+// `scale` lowered, if needed, so the detection frame's longer side stays
+// within config.detect_bound_side.
+double bounded_scale(const cv::Mat& frame, double scale, const FaceDetectorConfig& c) {
+  return std::min(scale, detect_scale(frame, c.detect_bound_side));
+}
+
 cv::Mat downscale(const cv::Mat& src, double scale) {
   if (scale >= 1.0) return src;
   cv::Mat out;
@@ -108,7 +114,9 @@ class HaarDetector : public FaceDetector {
     // 480 px default alone would miss every small face (measured: 4 faces of
     // 53 px in a 1280x720 frame, none found at 480 px).
     const double floor_scale = std::min(1.0, double(kCascadeWindow) / std::max(1, config_.min_face_size));
-    const double scale = std::max(detect_scale(gray, config_.detect_max_side), floor_scale);
+    // A bound on top: on an 8000x8000 picture the floor alone meant a
+    // 4800x4800 cascade pyramid (21 s, 2.3 GB).
+    const double scale = bounded_scale(gray, std::max(detect_scale(gray, config_.detect_max_side), floor_scale), config_);
     // No histogram equalisation: on frames with textured backgrounds it
     // stretched the background and lost faces (measured on the benchmark
     // clips: 4 % detection rate at 480 px with it, 98 % without).
@@ -154,7 +162,7 @@ class YuNetDetector : public FaceDetector {
     cv::Mat bgr = frame;
     if (frame.channels() == 1) cv::cvtColor(frame, bgr, cv::COLOR_GRAY2BGR);
     else if (frame.channels() == 4) cv::cvtColor(frame, bgr, cv::COLOR_BGRA2BGR);
-    const double scale = detect_scale(bgr, config_.detect_max_side);
+    const double scale = bounded_scale(bgr, detect_scale(bgr, config_.detect_max_side), config_);
     cv::Mat small = downscale(bgr, scale);
     net_->setInputSize(small.size());
     cv::Mat faces;  // one row per face: x, y, w, h, 5 landmarks (10), score

@@ -19,7 +19,11 @@ struct FaceDetectorConfig {
   DetectorKind kind = DetectorKind::Haar;
   std::string model_path;       // cascade XML or YuNet ONNX; empty = the kind's default cascade
   int detect_max_side = 480;    // frame downscaled so its longer side is at most this (0 = full size),
-                                // but never below min_face_size -> 24 px (the cascade's window)
+                                // but never below min_face_size -> 24 px (the cascade's window)...
+  int detect_bound_side = 1280; // ...and whatever the two above say, never detected with a longer side
+                                // above this: a huge frame (an 8000x8000 photo) costs a bounded time and
+                                // memory, faces smaller than min_face_size x longer / this are missed
+                                // there (0 = no bound)
   int min_face_size = 40;       // pixels, at full resolution; larger = faster cascade detection
   int max_faces = 8;            // largest faces kept
   float score_threshold = 0.6f; // YuNet only

@@ -242,9 +242,50 @@ PY
 one_line_error truncated-video --model "$MODEL" "$WORK/truncated.avi"
 one_line_error corrupt-video --model "$MODEL" "$WORK/corrupt.avi"
 
+# Hostile pictures: a header declaring gigapixels is refused from that
+# header, at once, saying why (not "corrupt"); the limit is --max-pixels.
+python3 - "$WORK" <<'PY'
+import struct, sys, zlib
+def chunk(t, d):
+    return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xFFFFFFFF)
+def png(w, h, rows):
+    z = zlib.compressobj(9)
+    data = b"".join(z.compress(b"\0" * (3 * w + 1)) for _ in range(rows)) + z.flush()
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)) +
+            chunk(b"IDAT", data) + chunk(b"IEND", b""))
+open(sys.argv[1] + "/huge.png", "wb").write(png(60000, 60000, 200))  # 10.8 GB of RGB rows declared
+open(sys.argv[1] + "/strip.png", "wb").write(png(5000000, 9, 1))     # 45 megapixels in a strip
+PY
+too_large() {  # NAME EXPECTED_TEXT ARGS...
+  local name=$1 text=$2
+  shift 2
+  local t0=$SECONDS
+  one_line_error "$name" "$@"
+  if ! grep -q -- "$text" "$WORK/err.txt" || ! grep -q 'megapixels' "$WORK/err.txt" || grep -q 'corrupt' "$WORK/err.txt"; then
+    bad "$name: message $(cat "$WORK/err.txt")"
+  elif [ $((SECONDS - t0)) -gt 30 ]; then
+    bad "$name: took $((SECONDS - t0)) s"
+  else
+    echo "ok: $name refused by its declared size in $((SECONDS - t0)) s"
+  fi
+}
+too_large huge-png '60000x60000 pixels (3600.0 megapixels), over the limit of 40.0 megapixels' --model "$MODEL" "$WORK/huge.png"
+too_large strip-png '5000000x9 pixels' --model "$MODEL" "$WORK/strip.png"
+too_large video-frames-over-max-pixels '400x300 pixels' --model "$MODEL" --max-pixels 100000 "$WORK/clip.avi"
+"$SCAN" -q --model "$MODEL" --max-pixels 120000 --json "$WORK/exact.json" "$WORK/clip.avi"
+[ $? -eq 0 ] && echo "ok: frames of exactly --max-pixels are analysed" || bad "--max-pixels 120000 on 400x300"
+# A large valid picture is analysed: detection runs on a bounded downscale.
+"$MAKE_CLIP" "$WORK/large.png" --width 7000 --height 5000 --side 3000 2>/dev/null || exit 1
+t0=$SECONDS
+"$SCAN" -q --model "$MODEL" --json "$WORK/large.json" "$WORK/large.png" 2>"$WORK/large.err"
+expect_report large-picture-35-megapixels $? 0 "$WORK/large.json" '
+assert len(d["tracks"]) == 1, d["tracks"]'
+echo "   (7000x5000 PNG scanned in $((SECONDS - t0)) s)"
+
 "$SCAN" --window-size -1 "$WORK/clip.avi" >/dev/null 2>&1
 [ $? -eq 2 ] && echo "ok: usage error" || bad "usage error status"
-for args in "--html" "--html -" "--html-crops x" "--timeout -1" "--face-detector nope" "--bogus"; do
+for args in "--html" "--html -" "--html-crops x" "--timeout -1" "--face-detector nope" "--bogus" \
+            "--max-pixels -5" "--max-pixels 1.5" "--max-pixels lots"; do
   # shellcheck disable=SC2086
   "$SCAN" $args "$WORK/clip.avi" >/dev/null 2>&1
   status=$?
@@ -254,8 +295,9 @@ done
 if [ $? -eq 0 ] && grep -q -- '--html PATH' "$WORK/help.txt" && grep -q -- '--quiet' "$WORK/help.txt" &&
    grep -q '^  0   REAL' "$WORK/help.txt" && grep -q '^  10  FAKE' "$WORK/help.txt" &&
    grep -q '^  11  NO_FACE' "$WORK/help.txt" && grep -q '^  1   error' "$WORK/help.txt" &&
-   grep -q '^  2   bad command line' "$WORK/help.txt"; then
-  echo "ok: --help documents --html, --quiet and the exit codes"
+   grep -q '^  2   bad command line' "$WORK/help.txt" && grep -q -- '--max-pixels N .*refuse' "$WORK/help.txt" &&
+   grep -q '40000000 = 40 megapixels' "$WORK/help.txt"; then
+  echo "ok: --help documents --html, --quiet, --max-pixels and the exit codes"
 else
   bad "--help: $(cat "$WORK/help.txt")"
 fi

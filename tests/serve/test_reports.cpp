@@ -15,6 +15,7 @@
 #include <regex>
 #include <thread>
 
+#include "faces/face_detector.h"
 #include "report/heatmap.h"
 #include "report/html_report.h"
 #include "scan_runner.h"
@@ -420,4 +421,207 @@ TEST(Heatmap, BlendIsJetOverTheImage) {
   EXPECT_LT(px[1], 10);
   EXPECT_GT(px[2], 50);
   EXPECT_THROW(blend_heatmap(img, cv::Mat(), 0.5), std::invalid_argument);
+}
+
+// ------------------------------------------------------------ hostile media
+
+namespace {
+
+// The kind of error a scan ends with, its message and how long it took.
+struct Outcome {
+  bool ok = false;
+  ScanErrorKind kind = ScanErrorKind::Internal;
+  std::string what;
+  double secs = 0;
+};
+
+Outcome scan_outcome(const ScanOptions& o) {
+  Outcome out;
+  const auto t0 = std::chrono::steady_clock::now();
+  try {
+    run_scan(o);
+    out.ok = true;
+  } catch (const ScanError& e) {
+    out.kind = e.kind();
+    out.what = e.what();
+  }
+  out.secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return out;
+}
+
+std::string temp_file(const std::string& name, const std::string& bytes) {
+  const std::string path = media->dir + "/" + name;
+  test::write_file(path, bytes);
+  return path;
+}
+
+}  // namespace
+
+TEST(HostileMedia, DeclaredImageSizes) {
+  auto size_of = [](const std::string& b) {
+    uint64_t w = 0, h = 0;
+    if (!declared_image_size(reinterpret_cast<const uint8_t*>(b.data()), b.size(), &w, &h)) return std::string("?");
+    return std::to_string(w) + "x" + std::to_string(h);
+  };
+  EXPECT_EQ(size_of(test::png_declaring(60000, 50000)), "60000x50000");
+  EXPECT_EQ(size_of(test::jpeg_declaring(65000, 40000)), "65000x40000");
+  EXPECT_EQ(size_of(test::gif_declaring(65535, 3)), "65535x3");
+  EXPECT_EQ(size_of(test::bmp_declaring(60000, -70000)), "60000x70000");  // top-down rows
+  std::vector<uchar> real;
+  cv::imencode(".png", test::astronaut(100), real);
+  EXPECT_EQ(size_of(std::string(real.begin(), real.end())), "100x100");
+  cv::imencode(".jpg", cv::Mat(48, 80, CV_8UC3, cv::Scalar(1, 2, 3)), real);
+  EXPECT_EQ(size_of(std::string(real.begin(), real.end())), "80x48");
+  cv::imencode(".bmp", cv::Mat(7, 9, CV_8UC3, cv::Scalar(1, 2, 3)), real);
+  EXPECT_EQ(size_of(std::string(real.begin(), real.end())), "9x7");
+  cv::imencode(".tiff", cv::Mat(30, 40, CV_8UC3, cv::Scalar(1, 2, 3)), real);
+  EXPECT_EQ(size_of(std::string(real.begin(), real.end())), "40x30");
+  cv::imencode(".ppm", cv::Mat(5, 6, CV_8UC3, cv::Scalar(1, 2, 3)), real);
+  EXPECT_EQ(size_of(std::string(real.begin(), real.end())), "6x5");
+  EXPECT_EQ(size_of(std::string("P6\n# comment\n 70000  80000\n255\n")), "70000x80000");
+  // WebP: VP8X canvas, VP8L and lossy VP8 headers.
+  std::string vp8x = std::string("RIFF\x00\x00\x00\x00WEBPVP8X\x0a\x00\x00\x00\x00\x00\x00\x00", 24);
+  vp8x += std::string("\x5f\xea\x00\x3f\x9c\x00", 6);  // 60000 x 40000 (minus one, 24-bit LE)
+  EXPECT_EQ(size_of(vp8x), "60000x40000");
+  std::string vp8 = std::string("RIFF\x00\x00\x00\x00WEBPVP8 \x00\x00\x00\x00\x00\x00\x00\x9d\x01\x2a", 26);
+  vp8 += std::string("\xff\x3f\xff\x3f", 4);
+  EXPECT_EQ(size_of(vp8), "16383x16383");
+  // Not a picture, or cut short before the size: unknown.
+  EXPECT_EQ(size_of("hello, this is text"), "?");
+  EXPECT_EQ(size_of(test::png_declaring(10, 10).substr(0, 20)), "?");
+  const std::string jpeg = test::jpeg_declaring(100, 100);
+  EXPECT_EQ(size_of(jpeg.substr(0, jpeg.find("\xFF\xC0") + 3)), "?");
+}
+
+// Item 5: pictures whose header declares gigapixels are refused from that
+// header, in well under a second, naming the size and the limit (before: the
+// PNG decoder worked on them, 30 s of CPU for a 10 MB file).
+TEST_F(Reports, PicturesOverThePixelLimitAreRefusedBeforeDecoding) {
+  const std::vector<std::pair<std::string, std::string>> files = {
+      {"huge.png", test::png_declaring(60000, 60000, 4)},
+      {"huge.jpg", test::jpeg_declaring(60000, 60000)},
+      {"huge.gif", test::gif_declaring(65535, 65535)},
+      {"huge.bmp", test::bmp_declaring(60000, 60000)},
+      {"wide.png", test::png_declaring(4000000, 11, 1)},  // 44 megapixels in one long strip
+  };
+  for (const auto& [name, bytes] : files) {
+    const std::string path = temp_file(name, bytes);
+    const Outcome r = scan_outcome(options(path));
+    EXPECT_FALSE(r.ok) << name;
+    EXPECT_EQ(r.kind, ScanErrorKind::TooLarge) << name << ": " << r.what;
+    EXPECT_NE(r.what.find("megapixels"), std::string::npos) << r.what;
+    EXPECT_NE(r.what.find("over the limit of 40.0 megapixels"), std::string::npos) << r.what;
+    EXPECT_EQ(r.what.find("corrupt"), std::string::npos) << r.what;
+    EXPECT_LT(r.secs, 3.0) << name;
+    g_remove(path.c_str());
+  }
+  // The limit is the caller's: a real picture over a small one is refused, by its size.
+  ScanOptions o = options(media->face);  // 320x320
+  o.max_pixels = 100000;
+  Outcome r = scan_outcome(o);
+  EXPECT_EQ(r.kind, ScanErrorKind::TooLarge) << r.what;
+  EXPECT_NE(r.what.find("320x320"), std::string::npos) << r.what;
+  o.max_pixels = 102400;  // exactly its size: allowed
+  EXPECT_TRUE(scan_outcome(o).ok);
+  EXPECT_EQ(kDefaultMaxPixels, 40000000u);
+}
+
+// Item 5, frames: a video's frames are refused from the size the container
+// or the stream declares, before a decoder allocates them; a JPEG frame
+// claiming more than its container says is caught at the decoder's input.
+TEST_F(Reports, VideoFramesOverThePixelLimitAreRefusedBeforeDecoding) {
+  const std::string raw = temp_file("huge-raw.avi", test::avi_raw(60000, 60000, 2, 4096));
+  Outcome r = scan_outcome(options(raw));
+  EXPECT_EQ(r.kind, ScanErrorKind::TooLarge) << r.what;
+  EXPECT_NE(r.what.find("60000x60000"), std::string::npos) << r.what;
+  EXPECT_LT(r.secs, 5.0);
+  g_remove(raw.c_str());
+
+  const std::string mjpeg = temp_file("huge-mjpeg.avi", test::mjpeg_avi_declaring(media->dir + "/tmp.avi", 60000, 60000));
+  r = scan_outcome(options(mjpeg));
+  EXPECT_EQ(r.kind, ScanErrorKind::TooLarge) << r.what;
+  EXPECT_NE(r.what.find("60000x60000"), std::string::npos) << r.what;
+  EXPECT_LT(r.secs, 5.0);
+  g_remove(mjpeg.c_str());
+
+  ScanOptions o = options(media->clip);  // 256x256 frames
+  o.max_pixels = 60000;
+  r = scan_outcome(o);
+  EXPECT_EQ(r.kind, ScanErrorKind::TooLarge) << r.what;
+  EXPECT_NE(r.what.find("256x256"), std::string::npos) << r.what;
+  o.max_pixels = 0;  // no limit
+  EXPECT_TRUE(scan_outcome(o).ok);
+}
+
+// Item 7: uncompressed video declaring a frame size it cannot have (its
+// frames too short, a zero or negative size) is the file's fault: a decode
+// error (HTTP 422), never an internal one (HTTP 500).
+TEST_F(Reports, ImpossibleRawVideoIsADecodeError) {
+  struct Case {
+    int32_t w, h;
+    size_t frame_bytes;
+    uint16_t bits;
+  };
+  const std::vector<Case> cases = {
+      {4000, 3000, 1000, 24},    // 12 megapixels declared, 1000 bytes a frame
+      {320, 240, 320 * 240, 24}, // a third of each frame missing
+      {100000, 2, 600, 24},      // wide strip, short frames
+      {0, 0, 64, 24},
+      {-64, 64, 64 * 64 * 3, 24},
+      {64, 64, 64 * 64 * 3, 7},  // no such pixel format
+  };
+  for (const Case& c : cases) {
+    const std::string name = std::to_string(c.w) + "x" + std::to_string(c.h) + "-" + std::to_string(c.bits);
+    const std::string path = temp_file("raw-" + name + ".avi", test::avi_raw(c.w, c.h, 3, c.frame_bytes, c.bits));
+    const Outcome r = scan_outcome(options(path));
+    EXPECT_FALSE(r.ok) << name;
+    EXPECT_TRUE(r.kind == ScanErrorKind::Decode || r.kind == ScanErrorKind::Unsupported ||
+                r.kind == ScanErrorKind::NoVideo)
+        << name << ": " << to_string(r.kind) << ": " << r.what;
+    EXPECT_LT(r.secs, 15.0) << name;
+    g_remove(path.c_str());
+  }
+  // And a well-formed one decodes: the checks do not refuse real raw video.
+  const std::string ok = temp_file("raw-ok.avi", test::avi_raw(64, 48, 3, 64 * 48 * 3, 24));
+  const Outcome r = scan_outcome(options(ok));
+  EXPECT_TRUE(r.ok) << r.what;
+  g_remove(ok.c_str());
+}
+
+// Item 6: a large valid picture is analysed. Detection runs on a bounded
+// downscale (before: the small-face floor kept 60 % of each side, a
+// 4200x3000 cascade pyramid that overran the pre-roll limit and was reported
+// as "truncated or corrupt"), and once a frame has decoded the pre-roll
+// limit no longer applies: slow analysis is never called corruption.
+TEST_F(Reports, LargeValidPictureIsAnalysed) {
+  const std::string path = media->dir + "/large.jpg";
+  cv::Mat big(5000, 7000, CV_8UC3, cv::Scalar(90, 110, 130));
+  const cv::Mat face = test::astronaut(3000);
+  face.copyTo(big(cv::Rect(2000, 1000, 3000, 3000)));
+  ASSERT_TRUE(cv::imwrite(path, big));
+  ScanOptions o = options(path);
+  o.preroll_timeout_s = 4;
+  const Outcome r = scan_outcome(o);
+  EXPECT_TRUE(r.ok) << to_string(r.kind) << ": " << r.what;
+  std::printf("7000x5000 JPEG (35 megapixels): %.1f s\n", r.secs);
+  EXPECT_LT(r.secs, 60.0);
+  if (r.ok) {
+    const Report rep = run_scan(o);
+    EXPECT_EQ(rep.tracks.size(), 1u);
+  }
+  g_remove(path.c_str());
+}
+
+TEST(FaceDetection, HugeFrameIsDetectedAtABoundedSize) {
+  cv::Mat big(8000, 8000, CV_8UC3, cv::Scalar(90, 110, 130));
+  test::astronaut(4000).copyTo(big(cv::Rect(2000, 2000, 4000, 4000)));
+  FaceDetectorConfig c;  // the element's defaults: Haar, 480 px, min face 40 px
+  auto det = FaceDetector::create(c);
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto faces = det->detect(big);
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::printf("Haar on 8000x8000: %.2f s, %zu face(s)\n", secs, faces.size());
+  ASSERT_GE(faces.size(), 1u);
+  EXPECT_TRUE((faces[0].box & cv::Rect(2000, 2000, 4000, 4000)).area() > 0);
+  EXPECT_LT(secs, 6.0);  // was 21 s (a 4800x4800 pyramid)
 }
