@@ -3,7 +3,9 @@
 // deepfakedetect element. See docs/service.md.
 //
 //   deepfake-serve [--port N] [--bind ADDR] [--model PATH] [--max-upload-mb N]
-//                  [--max-concurrent N] [--timeout-s S] [element settings...]
+//                  [--max-pixels N] [--max-concurrent N] [--timeout-s S]
+//                  [--header-timeout-s S] [--body-timeout-s S]
+//                  [--max-connections[-per-client] N] [element settings...]
 //
 // Prints "listening on http://ADDR:PORT" on stdout once it accepts requests.
 // Exit status: 0 after SIGINT/SIGTERM, 1 when it cannot start, 2 on a bad
@@ -25,11 +27,23 @@ const char* kUsage =
     "  --bind ADDR           IP address to listen on (default 127.0.0.1)\n"
     "  --model PATH          model file (.pt state_dict or .safetensors); default: an UNTRAINED\n"
     "                        seed-0 model, announced in every response\n"
-    "  --max-upload-mb N     upload size cap in MiB (default 16)\n"
+    "  --max-upload-mb N     upload size cap in MiB (default 16); beyond it 413, answered as\n"
+    "                        soon as the headers say so\n"
+    "  --max-pixels N        pictures and video frames larger than N pixels (width x height) are\n"
+    "                        refused from their declared size, before decoding: 413 (default\n"
+    "                        40000000 = 40 megapixels; 0 = no limit)\n"
     "  --max-concurrent N    analyses running at once; more get 503 (default 2)\n"
     "  --timeout-s S         time limit per request; beyond it 504 (default 120)\n"
-    "  --preroll-timeout-s S a file whose first frame does not decode within S seconds is\n"
-    "                        rejected as corrupt (422; default 10)\n"
+    "  --preroll-timeout-s S a file none of whose frames decodes within S seconds is rejected\n"
+    "                        as corrupt (422; default 10)\n"
+    "  --header-timeout-s S  request line and headers must arrive within S seconds of the\n"
+    "                        connection's start, else 408 and the connection is closed (default 10)\n"
+    "  --body-timeout-s S    the request body must arrive within S seconds of the headers, else\n"
+    "                        408 and the connection is closed (default 60)\n"
+    "  --max-connections-per-client N\n"
+    "                        open connections from one IP address; more are answered 503 and\n"
+    "                        closed (default 16; behind a reverse proxy every client is the proxy)\n"
+    "  --max-connections N   open connections in all (default 256)\n"
     "  --images N            suspicious crops with heatmaps per face track in /api/v1/analyze (default 3)\n"
     "  --window-size N --window-stride N --interval N --detect-interval N\n"
     "  --face-detector haar|yunet|none --face-detector-model PATH --min-face-size N --max-faces N\n"
@@ -97,6 +111,14 @@ dfd::serve::ServerConfig parse(int argc, char** argv) {
     } else if (k == "--max-concurrent") c.max_concurrent = to_int(k, v);
     else if (k == "--timeout-s") c.timeout_s = to_double(k, v);
     else if (k == "--preroll-timeout-s") c.scan.preroll_timeout_s = to_double(k, v);
+    else if (k == "--max-pixels") {
+      const double px = to_double(k, v);
+      if (px < 0 || px > 1e12 || px != double(uint64_t(px))) throw Usage("--max-pixels must be a whole number, 0 to 10^12");
+      c.scan.max_pixels = uint64_t(px);
+    } else if (k == "--header-timeout-s") c.header_timeout_s = to_double(k, v);
+    else if (k == "--body-timeout-s") c.body_timeout_s = to_double(k, v);
+    else if (k == "--max-connections-per-client") c.max_connections_per_client = to_int(k, v);
+    else if (k == "--max-connections") c.max_connections = to_int(k, v);
     else if (k == "--images") c.images_per_track = to_int(k, v);
     else if (k == "--window-size") c.scan.window_size = to_int(k, v);
     else if (k == "--window-stride") c.scan.window_stride = to_int(k, v);
@@ -116,6 +138,11 @@ dfd::serve::ServerConfig parse(int argc, char** argv) {
   }
   if (c.max_concurrent < 1 || c.max_concurrent > 64) throw Usage("--max-concurrent must be 1..64");
   if (c.timeout_s <= 0) throw Usage("--timeout-s must be positive");
+  if (c.header_timeout_s <= 0 || c.header_timeout_s > 3600) throw Usage("--header-timeout-s must be in (0, 3600]");
+  if (c.body_timeout_s <= 0 || c.body_timeout_s > 86400) throw Usage("--body-timeout-s must be in (0, 86400]");
+  if (c.max_connections < 1 || c.max_connections > 65536) throw Usage("--max-connections must be 1..65536");
+  if (c.max_connections_per_client < 1 || c.max_connections_per_client > c.max_connections)
+    throw Usage("--max-connections-per-client must be 1..--max-connections");
   if (c.images_per_track < 0 || c.images_per_track > 32) throw Usage("--images must be 0..32");
   if (c.scan.window_size < 0) throw Usage("--window-size must be at least 1 (0: the model card's)");
   if (c.scan.threshold > 1 || (c.scan.threshold < 0 && c.scan.threshold != -1)) throw Usage("--threshold must be in [0, 1]");

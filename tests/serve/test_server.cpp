@@ -4,13 +4,23 @@
 // answers afterwards), the private upload directory, concurrency, 503 when
 // saturated and 504 past the time limit. The server is the real binary
 // (DFD_SERVE_BIN), started as a subprocess.
+#include <arpa/inet.h>
+#include <fcntl.h>
 #include <gio/gio.h>
 #include <glib/gstdio.h>
 #include <gtest/gtest.h>
 #include <libsoup/soup.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <utime.h>
 
 #include <chrono>
+#include <fstream>
 #include <map>
+#include <memory>
+#include <sstream>
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <regex>
@@ -39,10 +49,17 @@ struct Response {
 // One deepfake-serve process.
 class ServerProcess {
  public:
-  ServerProcess(std::vector<std::string> args, std::map<std::string, std::string> env = {}) {
-    gchar* d = g_dir_make_tmp("dfd-serve-http-XXXXXX", nullptr);
-    tmp_ = d;
-    g_free(d);
+  // `tmpdir`: the server's TMPDIR (default: a new one, removed with this object).
+  ServerProcess(std::vector<std::string> args, std::map<std::string, std::string> env = {},
+                const std::string& tmpdir = "") {
+    if (tmpdir.empty()) {
+      gchar* d = g_dir_make_tmp("dfd-serve-http-XXXXXX", nullptr);
+      tmp_ = d;
+      g_free(d);
+      own_tmp_ = true;
+    } else {
+      tmp_ = tmpdir;
+    }
     GSubprocessLauncher* l = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDOUT_PIPE);
     g_subprocess_launcher_setenv(l, "TMPDIR", tmp_.c_str(), TRUE);
     for (auto& [k, v] : env) g_subprocess_launcher_setenv(l, k.c_str(), v.c_str(), TRUE);
@@ -73,7 +90,24 @@ class ServerProcess {
   ~ServerProcess() {
     stop();
     g_object_unref(proc_);
-    g_rmdir(tmp_.c_str());
+    if (own_tmp_) g_rmdir(tmp_.c_str());
+  }
+  // SIGKILL: a crash, nothing cleaned up.
+  void kill() {
+    if (stopped_) return;
+    stopped_ = true;
+    g_subprocess_force_exit(proc_);
+    g_subprocess_wait(proc_, nullptr, nullptr);
+  }
+  int pid() const { return std::atoi(g_subprocess_get_identifier(proc_)); }
+  // Open file descriptors of the server process.
+  int fd_count() const {
+    int n = 0;
+    if (GDir* d = g_dir_open(("/proc/" + std::to_string(pid()) + "/fd").c_str(), 0, nullptr)) {
+      while (g_dir_read_name(d)) ++n;
+      g_dir_close(d);
+    }
+    return n;
   }
   // SIGTERM and wait; true when it exited 0.
   bool stop() {
@@ -89,10 +123,12 @@ class ServerProcess {
   const std::string& tmp() const { return tmp_; }
   // Entries of TMPDIR and of the server's private directory inside it.
   std::vector<std::string> private_dirs() const { return list(tmp_); }
+  // Files in the private directory, but its lock file (.lock, held while the server lives).
   std::vector<std::string> private_files() const {
     std::vector<std::string> all;
     for (auto& d : list(tmp_))
-      for (auto& f : list(tmp_ + "/" + d)) all.push_back(d + "/" + f);
+      for (auto& f : list(tmp_ + "/" + d))
+        if (f != ".lock") all.push_back(d + "/" + f);
     return all;
   }
   static const std::string& bin() {
@@ -112,7 +148,7 @@ class ServerProcess {
   GSubprocess* proc_ = nullptr;
   std::string tmp_, url_;
   int port_ = 0;
-  bool stopped_ = false, exit_ok_ = false;
+  bool stopped_ = false, exit_ok_ = false, own_tmp_ = false;
 };
 
 // A blocking HTTP client (one session per thread).
@@ -509,4 +545,417 @@ TEST(ServeLimits, BadCommandLineAndModel) {
   EXPECT_EQ(run({"--frobnicate", "1"}), 2);
   EXPECT_EQ(run({"--port", "0", "--model", "/nonexistent/model.safetensors"}), 1);
   EXPECT_EQ(run({"--port", "0", "--bind", "localhost", "--model", test::env_or("DFD_SERVE_MODEL").c_str()}), 1);
+}
+
+// ------------------------------------------------------- hostile clients
+//
+// Raw TCP connections to the server on 127.0.0.1, for what a well-behaved
+// HTTP client never does: stall, trickle, lie about sizes, hang up.
+
+namespace {
+
+std::string files_face_jpeg() {
+  gchar* d = g_dir_make_tmp("dfd-serve-face-XXXXXX", nullptr);
+  const std::string path = std::string(d) + "/face.jpg";
+  test::make_face_jpeg(path);
+  const std::string bytes = test::read_file(path);
+  g_remove(path.c_str());
+  g_rmdir(d);
+  g_free(d);
+  return bytes;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+class RawConn {
+ public:
+  explicit RawConn(int port) {
+    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(uint16_t(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd_ < 0 || connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)
+      throw std::runtime_error("cannot connect to 127.0.0.1:" + std::to_string(port));
+    fcntl(fd_, F_SETFL, fcntl(fd_, F_GETFL) | O_NONBLOCK);
+  }
+  ~RawConn() { close(); }
+  void close() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+  // Sends what the socket takes now; false once the server has closed or reset.
+  bool send_some(const std::string& bytes, size_t* sent = nullptr) {
+    const ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    if (sent) *sent = n > 0 ? size_t(n) : 0;
+    return n >= 0 || errno == EAGAIN || errno == EWOULDBLOCK;
+  }
+  // Reads what arrives for up to `secs`; returns early when the server closes.
+  void read_for(double secs) {
+    const auto t0 = std::chrono::steady_clock::now();
+    while (!closed_ && seconds_since(t0) < secs) {
+      pollfd p{fd_, POLLIN, 0};
+      const int left_ms = std::max(1, int((secs - seconds_since(t0)) * 1000));
+      if (poll(&p, 1, std::min(left_ms, 50)) <= 0) continue;
+      read_now();
+    }
+  }
+  void read_now() {
+    char buf[65536];
+    for (;;) {
+      const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n > 0) {
+        received_.append(buf, size_t(n));
+        continue;
+      }
+      if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) closed_ = true;
+      return;
+    }
+  }
+  bool closed() const { return closed_; }
+  const std::string& received() const { return received_; }
+  int status() const {  // of the response received, 0 if none
+    std::smatch m;
+    return std::regex_search(received_, m, std::regex("^HTTP/1\\.[01] ([0-9]{3})")) ? std::stoi(m[1]) : 0;
+  }
+
+ private:
+  int fd_ = -1;
+  bool closed_ = false;
+  std::string received_;
+};
+
+std::string upload_headers(const std::string& path, const std::string& length_header) {
+  return "POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=x\r\n" +
+         length_header + "\r\n";
+}
+
+// Sockets of the server's port in CLOSE-WAIT (the client has gone, the server
+// has not closed its end), from /proc/net/tcp{,6}.
+int close_wait_sockets(int port) {
+  int n = 0;
+  char want[8];
+  std::snprintf(want, sizeof want, ":%04X", port);
+  for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
+    std::ifstream f(table);
+    std::string line;
+    std::getline(f, line);
+    while (std::getline(f, line)) {
+      std::istringstream ls(line);
+      std::string sl, local, remote, st;
+      ls >> sl >> local >> remote >> st;
+      if (local.size() > 5 && local.substr(local.size() - 5) == want && st == "08") ++n;
+    }
+  }
+  return n;
+}
+
+json health(Client& c, const ServerProcess& s) {
+  const Response h = c.get(s.url() + "/healthz");
+  return h.status == 200 ? h.js() : json();
+}
+
+// Waits (up to `secs`) until the server holds no connection but the asking one.
+bool settles(Client& c, const ServerProcess& s, double secs = 10) {
+  const auto t0 = std::chrono::steady_clock::now();
+  while (seconds_since(t0) < secs) {
+    const json h = health(c, s);
+    if (h.is_object() && h["connections"] == 1) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return false;
+}
+
+}  // namespace
+
+// Item 8: a connection that trickles its headers (or sends none, or stalls in
+// its body) is answered 408 and closed after --header-timeout-s /
+// --body-timeout-s. Before: it stayed open indefinitely.
+TEST(ServeHostile, SlowHeadersAndBodiesAreCutOff) {
+  ServerProcess s({"--header-timeout-s", "1", "--body-timeout-s", "1.5"});
+  Client client;
+  auto t0 = std::chrono::steady_clock::now();
+  RawConn trickle(s.port()), idle(s.port()), body(s.port());
+  ASSERT_TRUE(body.send_some(upload_headers("/predict_media", "Content-Length: 100000\r\n") + "--x\r\n"));
+  const std::string request = "POST /predict_media HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ";
+  size_t i = 0;
+  while (!trickle.closed() && seconds_since(t0) < 5) {
+    trickle.send_some(std::string(1, request[i++ % request.size()]));  // a byte every 100 ms
+    trickle.read_for(0.1);
+  }
+  const double cut = seconds_since(t0);
+  std::printf("trickled headers: closed after %.2f s, answer %d\n", cut, trickle.status());
+  EXPECT_TRUE(trickle.closed());
+  EXPECT_LT(cut, 3.0);
+  EXPECT_EQ(trickle.status(), 408);
+  idle.read_for(3.0 - seconds_since(t0));
+  EXPECT_TRUE(idle.closed()) << "a connection that sent nothing is still open";
+  body.read_for(4.0 - seconds_since(t0));
+  EXPECT_TRUE(body.closed()) << "a stalled body is still being waited for";
+  EXPECT_EQ(body.status(), 408) << body.received();
+  // The server is fine and holds nothing for them.
+  EXPECT_TRUE(settles(client, s));
+  const json h = health(client, s);
+  EXPECT_GE(h["timed_out_requests"].get<int>(), 3);
+  EXPECT_EQ(h["header_timeout_s"], 1.0);
+}
+
+// Item 8: at most --max-connections-per-client connections from one address;
+// more are answered 503 and closed at once. Before: 200 connections sending
+// a header byte a second all stayed open (only the fd limit bounded them).
+TEST(ServeHostile, ConnectionsPerClientAreLimited) {
+  ServerProcess s({"--max-connections-per-client", "4", "--header-timeout-s", "30"});
+  Client client;
+  std::vector<std::unique_ptr<RawConn>> held;
+  for (int i = 0; i < 4; ++i) {
+    held.push_back(std::make_unique<RawConn>(s.port()));
+    held.back()->send_some("G");
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // accepted by now
+  std::vector<std::unique_ptr<RawConn>> extra;
+  for (int i = 0; i < 40; ++i) {
+    extra.push_back(std::make_unique<RawConn>(s.port()));
+    extra.back()->send_some("G");
+  }
+  int refused = 0, answered_503 = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (auto& c : extra) {
+    c->read_for(std::max(0.05, 3.0 - seconds_since(t0)));
+    refused += c->closed();
+    answered_503 += c->status() == 503;
+  }
+  std::printf("40 connections over the limit of 4: %d closed, %d answered 503\n", refused, answered_503);
+  EXPECT_EQ(refused, 40);
+  EXPECT_GE(answered_503, 30);  // a few may see a reset instead of the answer
+  for (auto& c : held) {
+    c->read_now();
+    EXPECT_FALSE(c->closed()) << "a connection within the limit was closed";
+  }
+  held.clear();
+  extra.clear();
+  EXPECT_TRUE(settles(client, s));  // room again once they are gone
+  const json h = health(client, s);
+  EXPECT_GE(h["refused_connections"].get<int>(), 40);
+  EXPECT_EQ(h["max_connections_per_client"], 4);
+}
+
+// Item 9: a Content-Length over the cap is answered 413 as soon as the
+// headers are read, without "Expect: 100-continue", and the connection is
+// closed; the body is never read. The same for a chunked body once it passes
+// the cap. Before: the server read the whole declared body (10^12 bytes)
+// before answering.
+TEST(ServeHostile, OversizeBodiesAreAnsweredAtOnce) {
+  ServerProcess s({"--max-upload-mb", "1"});
+  Client client;
+  const std::string junk(64 * 1024, 'j');
+  for (const char* path : {"/predict_media", "/api/v1/analyze", "/healthz"}) {
+    RawConn c(s.port());
+    ASSERT_TRUE(c.send_some(upload_headers(path, "Content-Length: 1000000000000\r\n")));
+    const auto t0 = std::chrono::steady_clock::now();
+    size_t sent_total = 0;
+    while (!c.closed() && c.status() == 0 && seconds_since(t0) < 5) {
+      size_t sent = 0;
+      if (!c.send_some(junk, &sent)) break;  // the server closed
+      sent_total += sent;
+      c.read_for(0.02);
+    }
+    c.read_for(0.5);
+    const double secs = seconds_since(t0);
+    std::printf("%s, Content-Length 10^12: %d after %.2f s (%zu body bytes sent)\n", path, c.status(), secs, sent_total);
+    EXPECT_EQ(c.status(), 413) << path << ": " << c.received().substr(0, 200);
+    EXPECT_LT(secs, 2.0) << path;
+    EXPECT_NE(c.received().find("\"status\":413"), std::string::npos) << c.received();
+    EXPECT_TRUE(c.closed()) << path;
+  }
+  {  // chunked, endless
+    RawConn c(s.port());
+    ASSERT_TRUE(c.send_some(upload_headers("/predict_media", "Transfer-Encoding: chunked\r\n")));
+    char head[32];
+    std::snprintf(head, sizeof head, "%zx\r\n", junk.size());
+    const std::string chunk = head + junk + "\r\n";
+    const auto t0 = std::chrono::steady_clock::now();
+    while (!c.closed() && c.status() == 0 && seconds_since(t0) < 8) {
+      if (!c.send_some(chunk)) break;
+      c.read_for(0.01);
+    }
+    c.read_for(0.5);
+    std::printf("endless chunked body: %d after %.2f s\n", c.status(), seconds_since(t0));
+    EXPECT_EQ(c.status(), 413) << c.received().substr(0, 200);
+    EXPECT_LT(seconds_since(t0), 4.0);
+  }
+  expect_alive(client, s);
+  EXPECT_TRUE(settles(client, s));
+}
+
+// Item 10: after every kind of abuse (over-size, truncated, trickled and
+// abandoned requests, refused media, clients that hang up mid-analysis) the
+// server holds no socket in CLOSE-WAIT and no more descriptors than before.
+TEST(ServeHostile, NoSocketIsLeftBehind) {
+  ServerProcess s({"--max-upload-mb", "1", "--header-timeout-s", "1", "--body-timeout-s", "1",
+                   "--preroll-timeout-s", "3"});
+  Client client;
+  gchar* d = g_dir_make_tmp("dfd-serve-leak-XXXXXX", nullptr);
+  const std::string clip_path = std::string(d) + "/clip.avi";
+  test::make_clip(clip_path, 12);
+  const std::string clip = test::read_file(clip_path);
+  g_remove(clip_path.c_str());
+  g_rmdir(d);
+  g_free(d);
+  auto multipart = [](const std::string& file) {
+    return "--x\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f.avi\"\r\n"
+           "Content-Type: application/octet-stream\r\n\r\n" + file + "\r\n--x--\r\n";
+  };
+  auto abuse = [&] {
+    std::vector<std::unique_ptr<RawConn>> conns;
+    auto open = [&](const std::string& bytes) {
+      conns.push_back(std::make_unique<RawConn>(s.port()));
+      conns.back()->send_some(bytes);
+      return conns.back().get();
+    };
+    // Over-size, answered early; the client hangs up at once or reads the answer.
+    open(upload_headers("/predict_media", "Content-Length: 1000000000000\r\n"))->close();
+    open(upload_headers("/predict_media", "Content-Length: 1000000000000\r\nExpect: 100-continue\r\n"))->read_for(1);
+    // Truncated body, then gone; truncated headers, then gone.
+    open(upload_headers("/predict_media", "Content-Length: 100000\r\n") + "--x\r\n")->close();
+    open("POST /predict_media HTTP/1.1\r\nHost: 1")->close();
+    // Trickled headers and a stalled body, left to the time-outs.
+    open("POST /predict_media HTTP/1.1\r\n");
+    open(upload_headers("/api/v1/analyze", "Content-Length: 5000\r\n"));
+    // Garbage, and a refused upload (not media), read to the end.
+    open("\x16\x03\x01\x02\x00garbage\r\n\r\n")->read_for(1);
+    const std::string text = multipart("not a video at all");
+    open(upload_headers("/predict_media", "Content-Length: " + std::to_string(text.size()) + "\r\n") + text)->read_for(3);
+    // A client that hangs up while its clip is being analysed, and a
+    // truncated clip (a 422 after the pre-roll limit) whose client does not wait.
+    const std::string body = multipart(clip);
+    open(upload_headers("/predict_media", "Content-Length: " + std::to_string(body.size()) + "\r\n") + body);
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    conns.back()->close();
+    const std::string cut = multipart(clip.substr(0, 3000));
+    open(upload_headers("/predict_media", "Content-Length: " + std::to_string(cut.size()) + "\r\n") + cut)->close();
+    // An upload read to its end: the analysis answered normally.
+    open(upload_headers("/predict_media", "Content-Length: " + std::to_string(body.size()) + "\r\n") + body)->read_for(20);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // past the time-outs
+    conns.clear();
+  };
+  abuse();  // the first round opens what the process keeps (plugins, model threads, ...)
+  ASSERT_TRUE(settles(client, s, 15));
+  std::this_thread::sleep_for(std::chrono::seconds(4));  // the truncated clip's analysis ends (pre-roll 3 s)
+  ASSERT_TRUE(settles(client, s, 15));
+  const int fds_before = s.fd_count();
+  for (int round = 0; round < 3; ++round) abuse();
+  const bool settled = settles(client, s, 15);
+  std::this_thread::sleep_for(std::chrono::seconds(4));
+  EXPECT_TRUE(settled && settles(client, s, 15)) << health(client, s).dump();
+  const int fds_after = s.fd_count();
+  const int close_wait = close_wait_sockets(s.port());
+  std::printf("server fds: %d before three rounds of abuse, %d after; %d sockets in CLOSE-WAIT\n", fds_before,
+              fds_after, close_wait);
+  EXPECT_EQ(close_wait, 0);
+  EXPECT_LE(fds_after, fds_before);
+  expect_alive(client, s);
+}
+
+// Item 11: a server that died (SIGKILL) leaves its private directory; the
+// next one to start in the same TMPDIR removes it, and also old lock-less
+// ones, but never a live server's directory nor anything not its own.
+TEST(ServeHostile, StalePrivateDirectoriesAreRemovedAtStart) {
+  gchar* d = g_dir_make_tmp("dfd-serve-stale-XXXXXX", nullptr);
+  const std::string tmp = d;
+  g_free(d);
+  auto entries = [&] {
+    std::set<std::string> out;
+    if (GDir* g = g_dir_open(tmp.c_str(), 0, nullptr)) {
+      while (const gchar* n = g_dir_read_name(g)) out.insert(n);
+      g_dir_close(g);
+    }
+    return out;
+  };
+  std::string crashed;
+  {
+    ServerProcess a({}, {}, tmp);
+    ASSERT_EQ(entries().size(), 1u);
+    crashed = *entries().begin();
+    a.kill();
+  }
+  ASSERT_EQ(entries(), std::set<std::string>{crashed}) << "SIGKILL should leave the directory behind";
+  // One from an older server (no lock file), untouched for two hours; one
+  // not ours by its mode; and a live server's.
+  const std::string old_dir = tmp + "/deepfake-serve-OLD123", foreign = tmp + "/deepfake-serve-OTHER1";
+  ASSERT_EQ(g_mkdir(old_dir.c_str(), 0700), 0);
+  test::write_file(old_dir + "/upload-abcdef", "left over");
+  ASSERT_EQ(g_mkdir(foreign.c_str(), 0755), 0);
+  const gint64 two_hours_ago = g_get_real_time() / G_USEC_PER_SEC - 7200;
+  struct utimbuf t = {time_t(two_hours_ago), time_t(two_hours_ago)};
+  ASSERT_EQ(utime(old_dir.c_str(), &t), 0);
+  ServerProcess live({}, {}, tmp);
+  std::string live_dir;
+  for (const auto& e : entries())
+    if (e != crashed && e != "deepfake-serve-OLD123" && e != "deepfake-serve-OTHER1") live_dir = e;
+  ASSERT_FALSE(live_dir.empty());
+  EXPECT_EQ(entries().count(crashed), 0u) << "the crashed server's directory is still there";
+  EXPECT_EQ(entries().count("deepfake-serve-OLD123"), 0u) << "the old lock-less directory is still there";
+  EXPECT_EQ(entries().count("deepfake-serve-OTHER1"), 1u) << "a directory that is not ours was removed";
+  {
+    ServerProcess second({}, {}, tmp);  // starts while `live` runs
+    EXPECT_EQ(entries().count(live_dir), 1u) << "a live server's directory was removed";
+    Client c;
+    EXPECT_EQ(c.get(live.url() + "/healthz").status, 200u);
+  }
+  EXPECT_TRUE(live.stop());
+  EXPECT_EQ(entries(), std::set<std::string>{"deepfake-serve-OTHER1"});
+  g_rmdir(foreign.c_str());
+  g_rmdir(tmp.c_str());
+}
+
+// Items 5 and 7 over HTTP: pictures and frames over the pixel limit get 413
+// with kind "too-large" within a second or two, impossible raw video gets
+// 422, never 500, and the server goes on answering.
+TEST(ServeHostile, HostileMediaGets4xx) {
+  ServerProcess s({"--max-upload-mb", "2", "--preroll-timeout-s", "5"});
+  Client client;
+  gchar* d = g_dir_make_tmp("dfd-serve-media-XXXXXX", nullptr);
+  const std::string mjpeg = test::mjpeg_avi_declaring(std::string(d) + "/clip.avi", 60000, 60000);
+  g_rmdir(d);
+  g_free(d);
+  const std::vector<std::pair<std::string, std::string>> too_large = {
+      {"huge.png", test::png_declaring(60000, 60000, 4)},   {"huge.jpg", test::jpeg_declaring(60000, 60000)},
+      {"huge.gif", test::gif_declaring(65535, 65535)},      {"huge.bmp", test::bmp_declaring(60000, 60000)},
+      {"huge-raw.avi", test::avi_raw(60000, 60000, 2, 4096)}, {"huge-mjpeg.avi", mjpeg},
+  };
+  for (const auto& [name, bytes] : too_large) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const Response r = client.upload(s.url() + "/predict_media", bytes, "file", name);
+    const double secs = seconds_since(t0);
+    std::printf("%s: HTTP %u in %.2f s\n", name.c_str(), r.status, secs);
+    expect_json_error(r, 413);
+    if (r.status == 413) {
+      EXPECT_EQ(r.js()["kind"], "too-large") << r.body;
+      EXPECT_NE(r.body.find("megapixels"), std::string::npos) << r.body;
+    }
+    EXPECT_LT(secs, 3.0) << name;
+  }
+  const std::vector<std::pair<std::string, std::string>> impossible = {
+      {"short-frames.avi", test::avi_raw(4000, 3000, 3, 1000)},
+      {"zero.avi", test::avi_raw(0, 0, 3, 64)},
+      {"negative.avi", test::avi_raw(-64, 64, 3, 64 * 64 * 3)},
+      {"bad-depth.avi", test::avi_raw(64, 64, 3, 64 * 64 * 3, 7)},
+  };
+  for (const auto& [name, bytes] : impossible) {
+    const Response r = client.upload(s.url() + "/predict_media", bytes, "file", name);
+    std::printf("%s: HTTP %u %s\n", name.c_str(), r.status, r.body.c_str());
+    EXPECT_GE(r.status, 400u) << name;
+    EXPECT_LT(r.status, 500u) << name << ": " << r.body;
+    EXPECT_EQ(r.content_type, "application/json");
+  }
+  expect_alive(client, s);
+  EXPECT_TRUE(s.private_files().empty());
+  // The limit is configurable: a real picture over a small one, refused by its size.
+  ServerProcess small({"--max-pixels", "50000"});
+  const Response r = client.upload(small.url() + "/predict_media", files_face_jpeg(), "file", "face.jpg");
+  expect_json_error(r, 413);
+  EXPECT_NE(r.body.find("320x320"), std::string::npos) << r.body;
+  EXPECT_EQ(health(client, small)["max_pixels"], 50000);
 }

@@ -1,15 +1,22 @@
 #include "server.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <glib-unix.h>
 #include <glib/gstdio.h>
 #include <libsoup/soup.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
+#include <ctime>
 #include <list>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <thread>
@@ -57,6 +64,7 @@ int http_status_for(ScanErrorKind k) {
     case ScanErrorKind::Unsupported: return SOUP_STATUS_UNSUPPORTED_MEDIA_TYPE;  // 415
     case ScanErrorKind::NoVideo:
     case ScanErrorKind::Decode: return SOUP_STATUS_UNPROCESSABLE_ENTITY;  // 422
+    case ScanErrorKind::TooLarge: return SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE;  // 413: too many pixels
     case ScanErrorKind::Timeout: return SOUP_STATUS_GATEWAY_TIMEOUT;  // 504
     case ScanErrorKind::Cancelled: return SOUP_STATUS_SERVICE_UNAVAILABLE;
     case ScanErrorKind::Input:
@@ -112,6 +120,18 @@ struct Job {
   std::string body;
 };
 
+// One accepted TCP connection (the server accepts them itself, see accept()).
+struct Conn {
+  Server::Impl* impl = nullptr;
+  std::string key;     // remote "address:port", unique among open connections
+  std::string client;  // remote address: the per-client limit counts these
+  GSocket* socket = nullptr;  // borrowed: alive as long as the connection object
+  GObject* object = nullptr;  // the GSocketConnection (weakly referenced)
+  guint timer = 0;     // the current phase's deadline
+  const char* phase = "headers";
+  bool stolen = false;  // answered and being closed by us (Linger), not libsoup
+};
+
 struct Server::Impl {
   ServerConfig config;
   std::shared_ptr<const Model> model;
@@ -124,7 +144,20 @@ struct Server::Impl {
   int port = 0;
   std::list<Job*> jobs;  // running analyses (main thread only)
   uint64_t served = 0;
+  GSocketService* service = nullptr;
+  std::map<std::string, Conn*> conns;     // open connections by Conn::key (main thread only)
+  std::map<std::string, int> per_client;  // open connections by remote address
+  uint64_t refused_connections = 0, timed_out = 0;
+  int lock_fd = -1;  // <private_dir>/.lock, flock()ed while the server lives
 
+  void accept(GSocketConnection* c);
+  void forget(Conn* k);
+  Conn* conn_of(SoupServerMessage* msg);
+  void set_deadline(Conn* k, double seconds, const char* phase);
+  void request_started(SoupServerMessage* msg);
+  // Answers now, on a connection taken from libsoup, and closes it without
+  // reading the rest of the request (its body may be huge or endless).
+  void answer_and_close(SoupServerMessage* msg, int status, const std::string& message);
   void handle(SoupServerMessage* msg, const char* path, GHashTable* query);
   void early(SoupServerMessage* msg, const char* path);
   void analyse(SoupServerMessage* msg, Endpoint ep, bool html);
@@ -138,9 +171,11 @@ namespace {
 
 // Request-body size accounting for uploads sent without Content-Length.
 struct BodyGuard {
+  Server::Impl* impl = nullptr;
   size_t limit = 0;
   size_t seen = 0;
   bool too_large = false;
+  std::string message;  // the 413's text
 };
 
 void on_got_chunk(SoupServerMessage* msg, GBytes* chunk, gpointer user) {
@@ -149,8 +184,10 @@ void on_got_chunk(SoupServerMessage* msg, GBytes* chunk, gpointer user) {
   if (!g->too_large && g->seen > g->limit) {
     g->too_large = true;
     SoupMessageBody* body = soup_server_message_get_request_body(msg);
-    soup_message_body_set_accumulate(body, FALSE);  // the rest is read and dropped
+    soup_message_body_set_accumulate(body, FALSE);
     soup_message_body_truncate(body);
+    // Answered at once; the rest of the body is never read.
+    g->impl->answer_and_close(msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, g->message);
   }
 }
 
@@ -160,6 +197,10 @@ void early_cb(SoupServer*, SoupServerMessage* msg, const char* path, GHashTable*
 
 void handler_cb(SoupServer*, SoupServerMessage* msg, const char* path, GHashTable* query, gpointer user) {
   static_cast<Server::Impl*>(user)->handle(msg, path, query);
+}
+
+void request_started_cb(SoupServer*, SoupServerMessage* msg, gpointer user) {
+  static_cast<Server::Impl*>(user)->request_started(msg);
 }
 
 void log_request(SoupServer*, SoupServerMessage* msg, gpointer) {
@@ -183,18 +224,20 @@ void Server::Impl::early(SoupServerMessage* msg, const char* path) {
     return;
   }
   const size_t limit = upload ? config.max_upload_bytes + kMultipartSlack : kMultipartSlack;
+  const std::string too_large = upload ? "upload larger than " + std::to_string(config.max_upload_bytes >> 20) + " MB"
+                                       : std::string("request body too large");
   SoupMessageHeaders* rh = soup_server_message_get_request_headers(msg);
   if (soup_message_headers_get_encoding(rh) == SOUP_ENCODING_CONTENT_LENGTH &&
-      size_t(soup_message_headers_get_content_length(rh)) > limit) {
-    // With "Expect: 100-continue" the body is never sent; otherwise it is read and dropped.
-    soup_message_body_set_accumulate(soup_server_message_get_request_body(msg), FALSE);
-    soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Connection", "close");
-    respond_error(msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE,
-                  upload ? "upload larger than " + std::to_string(config.max_upload_bytes >> 20) + " MB"
-                         : std::string("request body too large"));
+      uint64_t(soup_message_headers_get_content_length(rh)) > uint64_t(limit)) {
+    // Answered as soon as the headers are read, with or without "Expect:
+    // 100-continue"; the body is never read (libsoup would read all of it
+    // before answering).
+    answer_and_close(msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, too_large);
     return;
   }
   auto* guard = new BodyGuard;
+  guard->impl = this;
+  guard->message = too_large;
   guard->limit = limit;
   g_object_set_data_full(G_OBJECT(msg), "dfd-body-guard", guard, [](gpointer p) { delete static_cast<BodyGuard*>(p); });
   g_signal_connect(msg, "got-chunk", G_CALLBACK(on_got_chunk), guard);
@@ -255,7 +298,15 @@ std::string Server::Impl::health() const {
             {"busy", jobs.size()},
             {"max_concurrent", config.max_concurrent},
             {"max_upload_bytes", config.max_upload_bytes},
+            {"max_pixels", config.scan.max_pixels},
             {"timeout_s", config.timeout_s},
+            {"header_timeout_s", config.header_timeout_s},
+            {"body_timeout_s", config.body_timeout_s},
+            {"connections", conns.size()},
+            {"max_connections", config.max_connections},
+            {"max_connections_per_client", config.max_connections_per_client},
+            {"refused_connections", refused_connections},
+            {"timed_out_requests", timed_out},
             {"served", served}};
   if (!card.trained) j["model"]["notice"] = card.trust_notice();
   return j.dump();
@@ -484,6 +535,318 @@ void Server::Impl::finish_job(Job* job) {
   delete job;
 }
 
+// ------------------------------------------------------------- connections
+//
+// The server accepts connections itself (a GSocketService) and hands each to
+// libsoup (soup_server_accept_iostream), so that it can count them per client
+// and close the ones that stall. Without libsoup listeners libsoup serves
+// one request per connection; every response says "Connection: close".
+
+namespace {
+
+std::string address_string(GSocketAddress* a, bool with_port) {
+  if (!a || !G_IS_INET_SOCKET_ADDRESS(a)) return "?";
+  GInetSocketAddress* ia = G_INET_SOCKET_ADDRESS(a);
+  gchar* ip = g_inet_address_to_string(g_inet_socket_address_get_address(ia));
+  std::string s = ip ? ip : "?";
+  g_free(ip);
+  if (with_port) s += "|" + std::to_string(g_inet_socket_address_get_port(ia));
+  return s;
+}
+
+// A whole HTTP/1.1 response with a JSON error, for connections libsoup does not (or no longer) handle.
+std::string raw_error_response(int status, const std::string& message, const char* extra_headers = "") {
+  const std::string body = error_json(status, message);
+  const char* reason = soup_status_get_phrase(guint(status));
+  return "HTTP/1.1 " + std::to_string(status) + " " + (reason ? reason : "Error") +
+         "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+         "\r\nConnection: close\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n" + extra_headers +
+         "\r\n" + body;
+}
+
+// Best effort, never blocks: the socket's send buffer takes a short answer whole.
+void send_now(GSocket* sock, const std::string& bytes) {
+  g_socket_send_with_blocking(sock, bytes.data(), bytes.size(), FALSE, nullptr, nullptr);
+}
+
+void on_connection_finalized(gpointer data, GObject*) {
+  auto* k = static_cast<Conn*>(data);
+  k->impl->forget(k);
+}
+
+gboolean on_incoming(GSocketService*, GSocketConnection* c, GObject*, gpointer user) {
+  static_cast<Server::Impl*>(user)->accept(c);
+  return TRUE;
+}
+
+gboolean on_deadline(gpointer data) {
+  auto* k = static_cast<Conn*>(data);
+  k->timer = 0;
+  if (k->stolen) return G_SOURCE_REMOVE;
+  Server::Impl& s = *k->impl;
+  ++s.timed_out;
+  const bool reading = g_strcmp0(k->phase, "headers") == 0 || g_strcmp0(k->phase, "body") == 0;
+  std::fprintf(stderr, "deepfake-serve: %s: %s not %s in time, connection closed\n", k->client.c_str(),
+               reading ? (g_strcmp0(k->phase, "headers") == 0 ? "request headers" : "request body") : "response",
+               reading ? "received" : "taken");
+  if (reading) {
+    // Nothing has been written on this connection yet: a 408 tells the client why.
+    const double secs = g_strcmp0(k->phase, "headers") == 0 ? s.config.header_timeout_s : s.config.body_timeout_s;
+    char text[96];
+    std::snprintf(text, sizeof text, "the request %s did not arrive within %g s",
+                  g_strcmp0(k->phase, "headers") == 0 ? "headers" : "body", secs);
+    send_now(k->socket, raw_error_response(SOUP_STATUS_REQUEST_TIMEOUT, text));
+  }
+  // libsoup sees the end of the stream and closes the connection itself.
+  g_socket_shutdown(k->socket, TRUE, TRUE, nullptr);
+  return G_SOURCE_REMOVE;
+}
+
+void on_got_headers(SoupServerMessage* msg, gpointer user) {
+  auto* s = static_cast<Server::Impl*>(user);
+  if (Conn* k = s->conn_of(msg)) s->set_deadline(k, s->config.body_timeout_s, "body");
+}
+
+void on_got_body(SoupServerMessage* msg, gpointer user) {
+  auto* s = static_cast<Server::Impl*>(user);
+  // The analysis has its own limit (a 504 at timeout_s + 5 s at the latest);
+  // then the client has body_timeout_s to take the answer.
+  if (Conn* k = s->conn_of(msg)) s->set_deadline(k, s->config.timeout_s + 5 + s->config.body_timeout_s, "response");
+}
+
+// A connection taken from libsoup: the answer is written, our side is shut
+// for writing, and what the client still sends is read and dropped for up to
+// 2 s (so the answer is not lost to a reset), then the connection is closed.
+struct Linger {
+  GIOStream* stream = nullptr;
+  GSocket* socket = nullptr;
+  std::string out;
+  GCancellable* cancel = nullptr;
+  guint timer = 0;
+  size_t drained = 0;
+  char buf[16384];
+};
+
+void linger_close(Linger* l) {
+  if (l->timer) g_source_remove(l->timer);
+  l->timer = 0;
+  g_io_stream_close(l->stream, nullptr, nullptr);
+  g_object_unref(l->stream);
+  if (l->socket) g_object_unref(l->socket);
+  g_object_unref(l->cancel);
+  delete l;
+}
+
+void linger_read(Linger* l);
+
+void on_linger_read(GObject* src, GAsyncResult* res, gpointer data) {
+  auto* l = static_cast<Linger*>(data);
+  const gssize n = g_input_stream_read_finish(G_INPUT_STREAM(src), res, nullptr);
+  if (n > 0 && l->drained < (64u << 20)) {
+    l->drained += size_t(n);
+    linger_read(l);
+    return;
+  }
+  linger_close(l);
+}
+
+void linger_read(Linger* l) {
+  g_input_stream_read_async(g_io_stream_get_input_stream(l->stream), l->buf, sizeof l->buf, G_PRIORITY_DEFAULT,
+                            l->cancel, on_linger_read, l);
+}
+
+void on_linger_written(GObject* src, GAsyncResult* res, gpointer data) {
+  auto* l = static_cast<Linger*>(data);
+  if (!g_output_stream_write_all_finish(G_OUTPUT_STREAM(src), res, nullptr, nullptr)) {
+    linger_close(l);
+    return;
+  }
+  g_output_stream_flush(G_OUTPUT_STREAM(src), nullptr, nullptr);
+  if (l->socket) g_socket_shutdown(l->socket, FALSE, TRUE, nullptr);
+  linger_read(l);
+}
+
+gboolean on_linger_timeout(gpointer data) {
+  auto* l = static_cast<Linger*>(data);
+  l->timer = 0;
+  g_cancellable_cancel(l->cancel);  // the pending write or read finishes with an error and closes
+  return G_SOURCE_REMOVE;
+}
+
+}  // namespace
+
+void Server::Impl::accept(GSocketConnection* c) {
+  GSocketAddress* remote = g_socket_connection_get_remote_address(c, nullptr);
+  GSocketAddress* local = g_socket_connection_get_local_address(c, nullptr);
+  const std::string client = address_string(remote, false);
+  GSocket* sock = g_socket_connection_get_socket(c);
+  std::string why;
+  if (int(conns.size()) >= config.max_connections)
+    why = "too many connections (" + std::to_string(config.max_connections) + ")";
+  else if (per_client[client] >= config.max_connections_per_client)
+    why = "too many connections from " + client + " (" + std::to_string(config.max_connections_per_client) + ")";
+  if (!why.empty()) {
+    ++refused_connections;
+    std::fprintf(stderr, "deepfake-serve: %s: connection refused: %s\n", client.c_str(), why.c_str());
+    send_now(sock, raw_error_response(SOUP_STATUS_SERVICE_UNAVAILABLE, why + ", try again shortly", "Retry-After: 2\r\n"));
+    g_socket_shutdown(sock, FALSE, TRUE, nullptr);
+    g_io_stream_close(G_IO_STREAM(c), nullptr, nullptr);
+    if (per_client[client] == 0) per_client.erase(client);
+    if (remote) g_object_unref(remote);
+    if (local) g_object_unref(local);
+    return;
+  }
+  auto* k = new Conn;
+  k->impl = this;
+  k->client = client;
+  k->key = address_string(remote, true);
+  k->socket = sock;
+  k->object = G_OBJECT(c);
+  conns[k->key] = k;
+  ++per_client[client];
+  g_object_weak_ref(G_OBJECT(c), on_connection_finalized, k);
+  set_deadline(k, config.header_timeout_s, "headers");
+  GError* err = nullptr;
+  if (!soup_server_accept_iostream(server, G_IO_STREAM(c), local, remote, &err)) {
+    std::fprintf(stderr, "deepfake-serve: %s: %s\n", client.c_str(), err ? err->message : "could not accept");
+    g_clear_error(&err);
+    g_io_stream_close(G_IO_STREAM(c), nullptr, nullptr);
+  }
+  if (remote) g_object_unref(remote);
+  if (local) g_object_unref(local);
+}
+
+void Server::Impl::forget(Conn* k) {
+  if (k->timer) g_source_remove(k->timer);
+  auto it = conns.find(k->key);
+  if (it != conns.end() && it->second == k) conns.erase(it);
+  auto pc = per_client.find(k->client);
+  if (pc != per_client.end() && --pc->second <= 0) per_client.erase(pc);
+  delete k;
+}
+
+Conn* Server::Impl::conn_of(SoupServerMessage* msg) {
+  auto it = conns.find(address_string(soup_server_message_get_remote_address(msg), true));
+  return it == conns.end() || it->second->stolen ? nullptr : it->second;
+}
+
+void Server::Impl::set_deadline(Conn* k, double seconds, const char* phase) {
+  if (k->timer) g_source_remove(k->timer);
+  k->timer = g_timeout_add_full(G_PRIORITY_DEFAULT, guint(std::max(1.0, seconds * 1000)), on_deadline, k, nullptr);
+  k->phase = phase;
+}
+
+void Server::Impl::request_started(SoupServerMessage* msg) {
+  // One request per connection, and every answer says so.
+  soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Connection", "close");
+  g_signal_connect(msg, "got-headers", G_CALLBACK(on_got_headers), this);
+  g_signal_connect(msg, "got-body", G_CALLBACK(on_got_body), this);
+}
+
+void Server::Impl::answer_and_close(SoupServerMessage* msg, int status, const std::string& message) {
+  GUri* uri = soup_server_message_get_uri(msg);
+  std::fprintf(stderr, "deepfake-serve: %s %s %d (answered before the body, connection closed)\n",
+               soup_server_message_get_method(msg), uri ? g_uri_get_path(uri) : "?", status);
+  Conn* k = conn_of(msg);
+  GSocket* sock = k ? G_SOCKET(g_object_ref(k->socket)) : nullptr;
+  GIOStream* stream = soup_server_message_steal_connection(msg);
+  if (!stream) {  // not on a connection any more: let libsoup answer
+    if (sock) g_object_unref(sock);
+    soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Connection", "close");
+    respond_error(msg, status, message);
+    return;
+  }
+  if (k) {
+    k->stolen = true;
+    if (k->timer) g_source_remove(k->timer);
+    k->timer = 0;
+  }
+  auto* l = new Linger;
+  l->stream = stream;
+  l->socket = sock;
+  l->cancel = g_cancellable_new();
+  l->out = raw_error_response(status, message);
+  l->timer = g_timeout_add(2000, on_linger_timeout, l);
+  g_output_stream_write_all_async(g_io_stream_get_output_stream(stream), l->out.data(), l->out.size(),
+                                  G_PRIORITY_DEFAULT, l->cancel, on_linger_written, l);
+}
+
+// -------------------------------------------------------- private directory
+
+namespace {
+
+constexpr const char* kDirPrefix = "deepfake-serve-";
+constexpr const char* kLockName = ".lock";
+
+// Removes the regular files in `dirfd` (our uploads, the model copy, the lock).
+void remove_files_in(int dirfd) {
+  const int fd = dup(dirfd);
+  if (fd < 0) return;
+  DIR* d = fdopendir(fd);
+  if (!d) {
+    close(fd);
+    return;
+  }
+  while (struct dirent* e = readdir(d)) {
+    if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
+    unlinkat(dirfd, e->d_name, 0);  // fails, harmlessly, on anything that is a directory
+  }
+  closedir(d);
+}
+
+// Private directories of servers that died (crash, SIGKILL, power loss):
+// ours (same user, 0700, our name pattern) whose lock is free, or, without a
+// lock file (made by an older version), untouched for an hour. A live server
+// holds its lock, so its directory is never touched.
+void remove_stale_dirs(const std::string& parent) {
+  const int pfd = open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (pfd < 0) return;
+  const int lfd = dup(pfd);
+  DIR* d = lfd >= 0 ? fdopendir(lfd) : nullptr;
+  if (!d) {
+    if (lfd >= 0) close(lfd);
+    close(pfd);
+    return;
+  }
+  std::vector<std::string> names;
+  while (struct dirent* e = readdir(d))
+    if (std::strncmp(e->d_name, kDirPrefix, std::strlen(kDirPrefix)) == 0 &&
+        std::strlen(e->d_name) == std::strlen(kDirPrefix) + 6)
+      names.push_back(e->d_name);
+  closedir(d);
+  for (const auto& n : names) {
+    struct stat st;
+    if (fstatat(pfd, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != getuid() ||
+        (st.st_mode & 0777) != 0700)
+      continue;
+    const int dfd = openat(pfd, n.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dfd < 0) continue;
+    struct stat dst;
+    if (fstat(dfd, &dst) != 0 || dst.st_ino != st.st_ino || dst.st_dev != st.st_dev) {
+      close(dfd);
+      continue;
+    }
+    bool stale = false;
+    const int lock = openat(dfd, kLockName, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+    if (lock >= 0) {
+      stale = flock(lock, LOCK_EX | LOCK_NB) == 0;  // the owner's lock went with its process
+    } else if (errno == ENOENT) {
+      stale = std::difftime(std::time(nullptr), st.st_mtime) > 3600;
+    }
+    if (stale) {
+      remove_files_in(dfd);
+      if (unlinkat(pfd, n.c_str(), AT_REMOVEDIR) == 0)
+        std::fprintf(stderr, "deepfake-serve: removed %s/%s, left by a server that did not stop cleanly\n",
+                     parent.c_str(), n.c_str());
+    }
+    if (lock >= 0) close(lock);
+    close(dfd);
+  }
+  close(pfd);
+}
+
+}  // namespace
+
 // ------------------------------------------------------------------ Server
 
 Server::Server(ServerConfig config) : impl_(std::make_unique<Impl>()) {
@@ -492,9 +855,15 @@ Server::Server(ServerConfig config) : impl_(std::make_unique<Impl>()) {
   if (s.config.max_concurrent < 1) throw std::runtime_error("--max-concurrent must be at least 1");
   if (s.config.max_upload_bytes < 1) throw std::runtime_error("--max-upload-mb must be positive");
   if (s.config.timeout_s <= 0) throw std::runtime_error("--timeout-s must be positive");
+
+  if (s.config.header_timeout_s <= 0 || s.config.body_timeout_s <= 0)
+    throw std::runtime_error("--header-timeout-s and --body-timeout-s must be positive");
+  if (s.config.max_connections < 1 || s.config.max_connections_per_client < 1)
+    throw std::runtime_error("--max-connections and --max-connections-per-client must be at least 1");
   scan_init(s.config.plugin_dir);
 
   const std::string parent = s.config.temp_parent.empty() ? g_get_tmp_dir() : s.config.temp_parent;
+  remove_stale_dirs(parent);
   gchar* dir = g_build_filename(parent.c_str(), "deepfake-serve-XXXXXX", nullptr);
   if (!g_mkdtemp_full(dir, 0700)) {
     const std::string m = "could not create a private directory in " + parent + ": " + g_strerror(errno);
@@ -503,6 +872,17 @@ Server::Server(ServerConfig config) : impl_(std::make_unique<Impl>()) {
   }
   s.private_dir = dir;
   g_free(dir);
+  // The lock that says "alive" to other servers' start-up clean-up: taken
+  // under another name, then renamed, so a .lock is never seen unlocked.
+  const std::string taking = s.private_dir + "/.lock-new", lock = s.private_dir + "/" + kLockName;
+  s.lock_fd = open(taking.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (s.lock_fd < 0 || flock(s.lock_fd, LOCK_EX | LOCK_NB) != 0 || rename(taking.c_str(), lock.c_str()) != 0) {
+    const std::string m = "could not lock the private directory " + s.private_dir + ": " + g_strerror(errno);
+    if (s.lock_fd >= 0) close(s.lock_fd);
+    g_remove(taking.c_str());
+    g_rmdir(s.private_dir.c_str());
+    throw std::runtime_error(m);
+  }
 
   ModelOptions mo;
   mo.device = s.config.scan.device.empty() ? "cpu" : s.config.scan.device;
@@ -522,7 +902,9 @@ Server::Server(ServerConfig config) : impl_(std::make_unique<Impl>()) {
     }
   } catch (const std::exception& e) {
     g_remove((s.private_dir + "/untrained-seed0.safetensors").c_str());
+    g_remove((s.private_dir + "/" + kLockName).c_str());
     g_rmdir(s.private_dir.c_str());
+    close(s.lock_fd);
     throw std::runtime_error(std::string("could not load the model: ") + e.what());
   }
   s.card_json = s.model->card().to_json();
@@ -533,15 +915,30 @@ Server::Server(ServerConfig config) : impl_(std::make_unique<Impl>()) {
     soup_server_add_early_handler(s.server, p, early_cb, &s, nullptr);
     soup_server_add_handler(s.server, p, handler_cb, &s, nullptr);
   }
+  g_signal_connect(s.server, "request-started", G_CALLBACK(request_started_cb), &s);
   g_signal_connect(s.server, "request-finished", G_CALLBACK(log_request), nullptr);
 }
 
 Server::~Server() {
   Impl& s = *impl_;
+  if (s.service) {
+    g_socket_service_stop(s.service);
+    g_socket_listener_close(G_SOCKET_LISTENER(s.service));
+  }
   if (s.server) soup_server_disconnect(s.server);
   for (Job* j : s.jobs) j->cancel = true;
   while (!s.jobs.empty()) g_main_context_iteration(s.context, TRUE);
+  while (g_main_context_iteration(s.context, FALSE)) {
+  }
   if (s.server) g_object_unref(s.server);
+  if (s.service) g_object_unref(s.service);
+  // Connections still open (being closed): no callbacks into this object any more.
+  for (auto& [key, k] : s.conns) {
+    if (k->timer) g_source_remove(k->timer);
+    g_object_weak_unref(k->object, on_connection_finalized, k);
+    delete k;
+  }
+  s.conns.clear();
   if (s.loop) g_main_loop_unref(s.loop);
   if (s.context) g_main_context_unref(s.context);
   // Anything left in the private directory (nothing, normally) goes with it.
@@ -554,6 +951,7 @@ Server::~Server() {
     g_dir_close(d);
   }
   g_rmdir(s.private_dir.c_str());
+  if (s.lock_fd >= 0) close(s.lock_fd);
 }
 
 int Server::listen() {
@@ -567,18 +965,22 @@ int Server::listen() {
   GSocketAddress* sa = g_inet_socket_address_new(addr, guint16(s.config.port));
   g_object_unref(addr);
   GError* err = nullptr;
-  const gboolean ok = soup_server_listen(s.server, sa, SoupServerListenOptions(0), &err);
+  // Connections are accepted here and handed to libsoup (see accept()).
+  s.service = g_socket_service_new();
+  g_socket_listener_set_backlog(G_SOCKET_LISTENER(s.service), 128);
+  GSocketAddress* effective = nullptr;
+  const gboolean ok = g_socket_listener_add_address(G_SOCKET_LISTENER(s.service), sa, G_SOCKET_TYPE_STREAM,
+                                                    G_SOCKET_PROTOCOL_TCP, nullptr, &effective, &err);
   g_object_unref(sa);
   if (!ok) {
     const std::string m = err ? err->message : "listen failed";
     g_clear_error(&err);
     throw std::runtime_error("cannot listen on " + s.config.bind + ":" + std::to_string(s.config.port) + ": " + m);
   }
-  GSList* uris = soup_server_get_uris(s.server);
-  for (GSList* u = uris; u; u = u->next) {
-    if (!s.port) s.port = g_uri_get_port(static_cast<GUri*>(u->data));
-  }
-  g_slist_free_full(uris, reinterpret_cast<GDestroyNotify>(g_uri_unref));
+  s.port = g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(effective));
+  g_object_unref(effective);
+  g_signal_connect(s.service, "incoming", G_CALLBACK(on_incoming), &s);
+  g_socket_service_start(s.service);
   return s.port;
 }
 

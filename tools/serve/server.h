@@ -8,12 +8,20 @@
 //   GET  /healthz         {"status": "ok", "model": {...}, "busy", ...}
 //   GET  /                the upload page
 //
-// Uploads are untrusted: capped in size (413), sniffed by content (415), written
-// only into a private mkdtemp directory under server-chosen names and removed
-// after the request; at most max_concurrent analyses run at once (503 beyond),
-// each on its own thread with a time limit (504). The main loop only parses
-// requests and writes responses, so the server keeps answering while analyses
-// run. The model is loaded once at start-up and shared by every request.
+// Uploads are untrusted: capped in size (413, answered as soon as the headers
+// say so, without reading the body), sniffed by content (415), pictures and
+// frames capped in pixels before decoding (413), written only into a private
+// mkdtemp directory under server-chosen names and removed after the request;
+// at most max_concurrent analyses run at once (503 beyond), each on its own
+// thread with a time limit (504). Connections are accepted here, not by
+// libsoup: at most max_connections_per_client from one address and
+// max_connections in all; request headers must arrive within header_timeout_s
+// and the body within body_timeout_s (408, then the connection is closed);
+// one request per connection. The main loop only parses requests and writes
+// responses, so the server keeps answering while analyses run. The model is
+// loaded once at start-up and shared by every request. Private directories
+// left by a server that died are removed at start-up (each live one holds a
+// lock file).
 #pragma once
 #include <glib.h>
 
@@ -32,8 +40,13 @@ struct ServerConfig {
   size_t max_upload_bytes = 16u << 20;
   int max_concurrent = 2;
   double timeout_s = 120;          // per request, analysis and pictures
+  double header_timeout_s = 10;    // request line and headers, from the connection's start
+  double body_timeout_s = 60;      // the whole body, from the end of the headers
+  int max_connections_per_client = 16;  // open connections from one IP address
+  int max_connections = 256;            // open connections in all
   int images_per_track = 3;        // suspicious crops with heatmaps in /api/v1/analyze
-  ScanOptions scan;                // element settings for every request (input, model and limits are set per request)
+  ScanOptions scan;                // element settings and scan.max_pixels for every request (input, model
+                                   // and time limits are set per request)
   std::string plugin_dir;          // extra directory to look for the deepfakedetect plugin
   std::string temp_parent;         // where the private directory goes; empty: g_get_tmp_dir()
 };
