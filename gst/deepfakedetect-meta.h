@@ -55,6 +55,8 @@ G_BEGIN_DECLS
 #define DFD_FIELD_STREAM_TIME "stream-time"
 #define DFD_FIELD_RUNNING_TIME "running-time"
 #define DFD_FIELD_BBOX "bbox"
+/* Ensembles (model=a,b): each member's P(FAKE) of the window, in member order (Since: 0.2). */
+#define DFD_FIELD_MEMBER_PROBABILITIES "member-fake-probabilities"
 
 /* A face on a frame, from its ROI meta. Strings point into the meta. */
 typedef struct {

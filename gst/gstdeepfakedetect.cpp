@@ -4,10 +4,13 @@
  * @short_description: finds deepfaked faces in video
  *
  * deepfakedetect detects and tracks faces, gathers each track's face crops
- * into sliding windows and classifies every window with a ResNeXt50 + LSTM
- * deepfake detector (the published reference architecture or one trained by
- * this project). Video passes through unchanged (in place) unless
- * #GstDeepfakeDetect:overlay is set.
+ * into sliding windows and classifies every window with a deepfake detector
+ * of the model family: by default the shipped, trained MesoNet (Meso4_DF.h5),
+ * which scores every crop as it comes (windows of one crop, the track's score
+ * aggregated over them); or a ResNeXt50 + LSTM (the published reference
+ * architecture or one trained by this project), or an ensemble of several.
+ * Video passes through unchanged (in place) unless #GstDeepfakeDetect:overlay
+ * is set.
  *
  * Every frame carries one #GstVideoRegionOfInterestMeta per tracked face
  * (type "face", id = track id) with a "deepfake" parameter structure holding
@@ -24,8 +27,11 @@
  *
  * ## Example launch lines
  * |[
- * gst-launch-1.0 videotestsrc num-buffers=30 ! video/x-raw,width=320,height=240 ! deepfakedetect face-detector=none window-size=10 ! fakesink
- * ]| Whole frames as "faces", an untrained model (a warning says so).
+ * gst-launch-1.0 videotestsrc num-buffers=30 ! video/x-raw,width=320,height=240 ! deepfakedetect face-detector=none ! fakesink
+ * ]| Whole frames as "faces", scored by the default model (the shipped MesoNet).
+ * |[
+ * gst-launch-1.0 -m filesrc location=clip.avi ! decodebin ! videoconvert ! deepfakedetect model=Meso4_DF.h5,MesoInception_DF.h5 ensemble-rule=max ! fakesink
+ * ]| An ensemble of two MesoNets; each window message carries each member's P(FAKE).
  * |[
  * gst-launch-1.0 -m filesrc location=clip.avi ! decodebin ! videoconvert ! deepfakedetect model=model.safetensors overlay=true ! videoconvert ! autovideosink
  * ]| Boxes and verdicts drawn on the video, messages printed.
@@ -55,6 +61,7 @@
 #include "deepfakedetect-meta.h"
 #include "dfd_config.h"
 #include "faces/face_detector.h"
+#include "model/family.h"
 #include "model/model.h"
 #include "report/overlay.h"
 #include "faces/pixel_convert.h"
@@ -65,6 +72,7 @@ GST_DEBUG_CATEGORY_STATIC (gst_deepfake_detect_debug);
 #define GST_CAT_DEFAULT gst_deepfake_detect_debug
 
 #define SINCE " (Since: 0.1)"
+#define SINCE_0_2 " (Since: 0.2)"
 #define DFD_FORMATS "{ BGR, BGRx, BGRA, RGB, RGBx, RGBA, I420, NV12 }"
 
 namespace {
@@ -117,6 +125,20 @@ void set_int_array(GstStructure* s, const char* field, std::initializer_list<int
 
 void set_bbox(GstStructure* s, const cv::Rect& r) { set_int_array(s, DFD_FIELD_BBOX, {r.x, r.y, r.width, r.height}); }
 
+// A GstValueArray of doubles (ensemble members' probabilities); nothing when empty.
+void set_double_array(GstStructure* s, const char* field, const std::vector<float>& values) {
+  if (values.empty()) return;
+  GValue arr = G_VALUE_INIT;
+  g_value_init(&arr, GST_TYPE_ARRAY);
+  for (float x : values) {
+    GValue v = G_VALUE_INIT;
+    g_value_init(&v, G_TYPE_DOUBLE);
+    g_value_set_double(&v, double(x));
+    gst_value_array_append_and_take_value(&arr, &v);
+  }
+  gst_structure_take_value(s, field, &arr);
+}
+
 // ------------------------------------------------------------- properties
 
 enum HeadChoice { HEAD_AUTO, HEAD_REFERENCE, HEAD_TEMPORAL };
@@ -125,7 +147,7 @@ enum SyncChoice { SYNC_AUTO, SYNC_ON, SYNC_OFF };
 struct Props {
   std::string model;
   int head = HEAD_AUTO;
-  int window_size = 0;  // 0: the model card's (20 for a published checkpoint)
+  int window_size = 0;  // 0: 1 for per-crop detectors (MesoNet), else the model card's (20 for a published checkpoint)
   int window_stride = 0;
   int interval = 1;
   int detect_interval = 1;
@@ -134,7 +156,9 @@ struct Props {
   int min_face_size = 40;
   int max_faces = 8;
   int track_expiry = 15;
-  double crop_margin = 0.0;
+  double crop_margin = -1.0;  // negative: the detector's (MesoNet 0.2, ResNeXt 0)
+  int min_track_length = 5;
+  int ensemble_rule = int(dfd::EnsembleRule::Mean);
   double threshold = -1;  // negative: the model card's (0.5 unless trained here)
   int aggregation = int(dfd::Aggregation::Mean);
   std::string device = "cpu";
@@ -172,6 +196,8 @@ enum {
   PROP_WINDOWS_ANALYSED,
   PROP_WINDOWS_SKIPPED,
   PROP_FRAMES_PROCESSED,
+  PROP_MIN_TRACK_LENGTH,
+  PROP_ENSEMBLE_RULE,
 };
 
 GType head_get_type() {
@@ -194,6 +220,19 @@ GType detector_get_type() {
       {int(dfd::DetectorKind::None), "No detector: the whole frame is the face", "none"},
       {0, nullptr, nullptr}};
   if (g_once_init_enter(&type)) g_once_init_leave(&type, g_enum_register_static("GstDeepfakeDetectFaceDetector", values));
+  return type;
+}
+
+GType ensemble_rule_get_type() {
+  static GType type = 0;
+  if (g_once_init_enter(&type)) {
+    static const GEnumValue values[] = {
+        {int(dfd::EnsembleRule::Mean), "Mean of the members' P(FAKE)", "mean"},
+        {int(dfd::EnsembleRule::Max), "Highest of the members' P(FAKE)", "max"},
+        {0, nullptr, nullptr}};
+    GType t = g_enum_register_static("GstDeepfakeDetectEnsembleRule", values);
+    g_once_init_leave(&type, t);
+  }
   return type;
 }
 
@@ -229,6 +268,7 @@ struct WindowSlot {
   bool done = false;
   float track_prob = 0.f;   // the track's aggregate after this window
   float window_prob = 0.f;  // this window's own P(FAKE)
+  std::vector<float> members;  // ensembles: each member's P(FAKE) of the window
   std::map<int64_t, float> crop_scores;  // crops first scored in this window's batch: frame index -> P(FAKE) alone
 };
 using SlotPtr = std::shared_ptr<WindowSlot>;
@@ -243,6 +283,7 @@ struct QueuedJob {
 struct Latest {
   float track_prob = 0.f;
   float window_prob = 0.f;
+  std::vector<float> members;
   int64_t start = -1, end = -1;
 };
 
@@ -282,7 +323,7 @@ struct Runtime {
 
   Props props;
   dfd::AnalyzerConfig cfg;
-  std::shared_ptr<const dfd::Model> model;
+  std::shared_ptr<const dfd::Detector> model;  // one detector, or an EnsembleDetector (model=a,b)
   std::unique_ptr<dfd::WindowStage> stage;  // the worker's; made in start() (a registered inference wrapper applies)
   std::string model_name;
   bool trained = false;
@@ -317,18 +358,6 @@ struct Runtime {
 
   std::thread worker;
 };
-
-// One untrained model per device while anybody holds it (tests start many elements).
-std::shared_ptr<const dfd::Model> shared_untrained(const dfd::ModelOptions& opts) {
-  static std::mutex mu;
-  static std::map<std::string, std::weak_ptr<const dfd::Model>> cache;
-  std::lock_guard<std::mutex> lock(mu);
-  const std::string key = opts.device + "|" + opts.precision;
-  if (auto m = cache[key].lock()) return m;
-  auto m = dfd::Model::untrained(0, opts);
-  cache[key] = m;
-  return m;
-}
 
 }  // namespace
 
@@ -377,6 +406,7 @@ GstMessage* window_message(GstDeepfakeDetect* self, const Runtime& rt, const dfd
       double(v.prediction.logits[0]), "logit-real", G_TYPE_DOUBLE, double(v.prediction.logits[1]), DFD_FIELD_MODEL,
       G_TYPE_STRING, rt.model_name.c_str(), DFD_FIELD_TRAINED, G_TYPE_BOOLEAN, gboolean(rt.trained), nullptr);
   set_bbox(s, v.box);
+  set_double_array(s, DFD_FIELD_MEMBER_PROBABILITIES, v.member_probabilities);
   return gst_message_new_element(GST_OBJECT(self), s);
 }
 
@@ -400,7 +430,7 @@ GstMessage* summary_message(GstDeepfakeDetect* self, const Runtime& rt, const df
       guint64(sum.crops_analysed), "threshold", G_TYPE_DOUBLE, double(rt.cfg.threshold), "aggregation",
       G_TYPE_STRING, dfd::to_string(rt.cfg.aggregation), "head", G_TYPE_STRING, dfd::to_string(rt.cfg.head),
       DFD_FIELD_MODEL, G_TYPE_STRING, rt.model_name.c_str(), DFD_FIELD_TRAINED, G_TYPE_BOOLEAN,
-      gboolean(rt.trained), nullptr);
+      gboolean(rt.trained), "min-track-length", G_TYPE_INT, sum.min_track_length, nullptr);
   GValue arr = G_VALUE_INIT;
   g_value_init(&arr, GST_TYPE_ARRAY);
   for (const auto& t : sum.tracks) {
@@ -409,7 +439,7 @@ GstMessage* summary_message(GstDeepfakeDetect* self, const Runtime& rt, const df
         DFD_FIELD_FAKE_PROBABILITY, G_TYPE_DOUBLE, double(t.fake_probability), "windows", G_TYPE_INT, t.windows,
         "frames", G_TYPE_INT, t.crops, "first-frame", G_TYPE_INT64, gint64(t.first_index), "last-frame",
         G_TYPE_INT64, gint64(t.last_index), "first-pts", G_TYPE_UINT64, guint64(t.first_pts_ns), "last-pts",
-        G_TYPE_UINT64, guint64(t.last_pts_ns), nullptr);
+        G_TYPE_UINT64, guint64(t.last_pts_ns), "counted", G_TYPE_BOOLEAN, gboolean(t.counted), nullptr);
     GValue v = G_VALUE_INIT;
     g_value_init(&v, GST_TYPE_STRUCTURE);
     g_value_take_boxed(&v, ts);
@@ -488,12 +518,14 @@ void worker_main(GstDeepfakeDetect* self, Runtime* rt) {
           Latest& l = rt->latest[v.track_id];
           l.track_prob = v.track_probability;
           l.window_prob = v.prob_fake();
+          l.members = v.member_probabilities;
           l.start = v.start.index;
           l.end = v.end.index;
         }
         if (j < slots.size() && slots[j]) {
           slots[j]->track_prob = v.track_probability;
           slots[j]->window_prob = v.prob_fake();
+          slots[j]->members = v.member_probabilities;
         }
       }
       for (const auto& f : out.frames)
@@ -629,6 +661,7 @@ struct FaceView {
   dfd::TrackedFace face;
   bool have = false;
   float track_prob = -1.f, window_prob = -1.f, frame_prob = -1.f;
+  std::vector<float> members;
   int64_t start = -1, end = -1;
 };
 
@@ -650,6 +683,7 @@ void annotate(Runtime* rt, GstBuffer* buf, int64_t index, const std::vector<Face
         G_TYPE_DOUBLE, v.have ? double(v.window_prob) : -1.0, DFD_FIELD_FRAME_FAKE_PROBABILITY, G_TYPE_DOUBLE,
         double(v.frame_prob), DFD_FIELD_MODEL, G_TYPE_STRING, rt->model_name.c_str(), DFD_FIELD_TRAINED,
         G_TYPE_BOOLEAN, gboolean(rt->trained), nullptr);
+    if (v.have) set_double_array(s, DFD_FIELD_MEMBER_PROBABILITIES, v.members);
     gst_video_region_of_interest_meta_add_param(meta, s);
     if (raw) {
       dfd::OverlayItem item;
@@ -692,6 +726,7 @@ void finish_held(GstDeepfakeDetect* self, Runtime* rt, Held& h) {
       v.have = true;
       v.track_prob = f.slot->track_prob;
       v.window_prob = f.slot->window_prob;
+      v.members = f.slot->members;
       v.start = f.slot->start;
       v.end = f.slot->end;
       if (f.covered && f.face.cropped) {
@@ -874,7 +909,8 @@ static gboolean gst_deepfake_detect_start(GstBaseTransform* trans) {
     // Until the model card is read: placeholders that pass validation.
     c.window_size = p.window_size > 0 ? p.window_size : 20;
     c.window_stride = p.window_stride;
-    c.crop_margin = float(p.crop_margin);
+    c.crop_margin = p.crop_margin >= 0 ? float(p.crop_margin) : 0.f;
+    c.min_track_length = p.min_track_length;
     c.threshold = p.threshold >= 0 ? float(p.threshold) : 0.5f;
     c.aggregation = dfd::Aggregation(p.aggregation);
     c.frame_probabilities = p.frame_messages;
@@ -901,27 +937,73 @@ static gboolean gst_deepfake_detect_start(GstBaseTransform* trans) {
     opts.device = p.device;
     opts.precision = p.precision;
     opts.num_threads = rt->num_threads;
-    try {
-      if (p.model.empty()) {
-        rt->model = shared_untrained(opts);
-      } else {
-        rt->model = dfd::Model::load_shared(p.model, opts);
+    // The model: the file(s) named, or the shipped default (a trained
+    // MesoNet) from $DFD_MODEL_DIR, the installed data folder or the source
+    // tree. Several files separated by commas make an ensemble.
+    std::vector<std::string> paths;
+    if (p.model.empty()) {
+      const std::string found = dfd::find_default_model();
+      if (found.empty()) {
+        std::string looked;
+        for (const auto& c2 : dfd::default_model_candidates()) looked += (looked.empty() ? "" : ", ") + c2;
+        GST_ELEMENT_ERROR(self, RESOURCE, NOT_FOUND,
+                          ("No model set and the default model (%s) was not found", dfd::kDefaultModelFile),
+                          ("looked in (in order): %s; set the 'model' property or DFD_MODEL_DIR", looked.c_str()));
+        return FALSE;
       }
-    } catch (const std::exception& e) {
-      if (p.model.empty())
-        GST_ELEMENT_ERROR(self, LIBRARY, INIT, ("Could not create the untrained model on device '%s'", p.device.c_str()),
-                          ("%s", e.what()));
-      else
-        GST_ELEMENT_ERROR(self, RESOURCE, OPEN_READ, ("Could not load the deepfake model '%s'", p.model.c_str()),
-                          ("%s", e.what()));
-      return FALSE;
+      paths.push_back(found);
+    } else {
+      std::string rest = p.model;
+      for (;;) {
+        const size_t comma = rest.find(',');
+        std::string one = rest.substr(0, comma);
+        while (!one.empty() && g_ascii_isspace(one.front())) one.erase(one.begin());
+        while (!one.empty() && g_ascii_isspace(one.back())) one.pop_back();
+        if (one.empty()) {
+          GST_ELEMENT_ERROR(self, RESOURCE, NOT_FOUND, ("Empty model file name in model='%s'", p.model.c_str()),
+                            ("model is one file or several separated by commas (an ensemble)"));
+          return FALSE;
+        }
+        paths.push_back(one);
+        if (comma == std::string::npos) break;
+        rest = rest.substr(comma + 1);
+      }
     }
+    std::vector<std::shared_ptr<const dfd::Detector>> members;
+    for (const auto& path : paths) {
+      try {
+        members.push_back(dfd::load_detector_shared(path, opts));
+      } catch (const std::exception& e) {
+        if (paths.size() > 1)
+          GST_ELEMENT_ERROR(self, RESOURCE, OPEN_READ,
+                            ("Could not load the deepfake model '%s' (ensemble member %zu of %zu)", path.c_str(),
+                             size_t(&path - paths.data()) + 1, paths.size()),
+                            ("%s", e.what()));
+        else
+          GST_ELEMENT_ERROR(self, RESOURCE, OPEN_READ, ("Could not load the deepfake model '%s'", path.c_str()),
+                            ("%s", e.what()));
+        return FALSE;
+      }
+    }
+    if (members.size() == 1)
+      rt->model = members.front();
+    else
+      rt->model = std::make_shared<dfd::EnsembleDetector>(members, dfd::EnsembleRule(p.ensemble_rule));
+    const dfd::DetectorInfo& info = rt->model->info();
     const dfd::ModelCard& card = rt->model->card();
-    // Defaults follow the card: a model trained with deepfake-train carries
-    // its window length and the threshold chosen on validation.
-    if (p.window_size == 0) c.window_size = card.window_size;
+    // Crops as the detector was trained on: its input size and, unless
+    // crop-margin is set, its margin (MesoNet 256 px with 20 %, ResNeXt 112 tight).
+    c.crop_size = info.input_size;
+    if (p.crop_margin < 0) c.crop_margin = info.crop_margin;
+    // Window length: a detector whose windows are only the mean of its crops
+    // (MesoNet) scores every crop as it comes (windows of 1, the track's
+    // score aggregated over them); one with a window head (ResNeXt) takes the
+    // card's, as does a model trained with deepfake-train with the threshold
+    // chosen on validation.
+    const bool per_crop = info.per_crop && !info.needs_window && !info.window_head;
+    if (p.window_size == 0) c.window_size = per_crop ? 1 : card.window_size;
     if (p.threshold < 0) c.threshold = card.threshold;
-    rt->summary = dfd::SummaryBuilder(c.threshold);
+    rt->summary = dfd::SummaryBuilder(c.threshold, c.min_track_length);
     try {
       c.validate();
     } catch (const std::exception& e) {
@@ -931,11 +1013,7 @@ static gboolean gst_deepfake_detect_start(GstBaseTransform* trans) {
     rt->model_name = card.name;
     rt->trained = card.trained;
     rt->notice = card.trust_notice();
-    if (p.model.empty())
-      GST_ELEMENT_WARNING(self, RESOURCE, NOT_FOUND,
-                          ("No model set: using an UNTRAINED model (random weights, seed 0); verdicts are meaningless"),
-                          ("set the 'model' property to a trained checkpoint (.pt or .safetensors)"));
-    else if (!card.trained)
+    if (!card.trained)
       GST_ELEMENT_WARNING(self, RESOURCE, SETTINGS, ("The model '%s' is UNTRAINED: verdicts are meaningless", p.model.c_str()),
                           ("%s", rt->notice.c_str()));
     c.head = p.head == HEAD_AUTO ? card.head : (p.head == HEAD_TEMPORAL ? dfd::HeadMode::Temporal : dfd::HeadMode::Reference);
@@ -958,11 +1036,11 @@ static gboolean gst_deepfake_detect_start(GstBaseTransform* trans) {
     rt->hold_max = size_t(rt->lookahead) + 1;
     gst_segment_init(&rt->segment, GST_FORMAT_UNDEFINED);
     GST_INFO_OBJECT(self,
-                    "model '%s' (%s, %s) from %s; head %s, window %d stride %d, interval %d, detect-interval %d, "
+                    "model '%s' (%s, %s) from %s; crops %d px margin %.2f, head %s, window %d stride %d, interval %d, detect-interval %d, "
                     "detector %s, min-face %d, max-faces %d, track-expiry %d, threshold %.3f, aggregation %s, "
                     "device %s, threads %d (asked %d), queue %d, sync %d, at most %zu frames held in sync mode",
                     card.name.c_str(), card.trained ? "trained" : "UNTRAINED", rt->model->checksum().c_str(),
-                    rt->model->source().c_str(), dfd::to_string(c.head), c.window_size, c.effective_stride(), c.interval,
+                    rt->model->source().c_str(), c.crop_size, c.crop_margin, dfd::to_string(c.head), c.window_size, c.effective_stride(), c.interval,
                     c.detect_interval, dfd::to_string(c.detector.kind), c.detector.min_face_size, c.detector.max_faces,
                     c.tracker.max_unseen, c.threshold, dfd::to_string(c.aggregation), p.device.c_str(), rt->num_threads,
                     p.num_threads, p.max_queued_windows, p.sync, rt->hold_max);
@@ -1258,6 +1336,7 @@ static GstFlowReturn analyse_frame(GstDeepfakeDetect* self, Runtime* rt, GstBuff
             v.have = true;
             v.track_prob = it->second.track_prob;
             v.window_prob = it->second.window_prob;
+            v.members = it->second.members;
             v.start = it->second.start;
             v.end = it->second.end;
           }
@@ -1358,6 +1437,8 @@ static void gst_deepfake_detect_set_property(GObject* object, guint prop_id, con
       case PROP_OVERLAY: priv->overlay = g_value_get_boolean(value); break;
       case PROP_POST_MESSAGES: priv->post_messages = g_value_get_boolean(value); break;
       case PROP_FRAME_MESSAGES: p.frame_messages = g_value_get_boolean(value); break;
+      case PROP_MIN_TRACK_LENGTH: p.min_track_length = g_value_get_int(value); break;
+      case PROP_ENSEMBLE_RULE: p.ensemble_rule = g_value_get_enum(value); break;
       default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
     }
   } catch (const std::exception& e) {
@@ -1399,6 +1480,8 @@ static void gst_deepfake_detect_get_property(GObject* object, guint prop_id, GVa
       case PROP_WINDOWS_ANALYSED: g_value_set_uint64(value, priv->windows_analysed.load()); break;
       case PROP_WINDOWS_SKIPPED: g_value_set_uint64(value, priv->windows_skipped.load()); break;
       case PROP_FRAMES_PROCESSED: g_value_set_uint64(value, priv->frames.load()); break;
+      case PROP_MIN_TRACK_LENGTH: g_value_set_int(value, p.min_track_length); break;
+      case PROP_ENSEMBLE_RULE: g_value_set_enum(value, p.ensemble_rule); break;
       default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
     }
   } catch (const std::exception& e) {
@@ -1443,16 +1526,24 @@ static void gst_deepfake_detect_class_init(GstDeepfakeDetectClass* klass) {
   /**
    * GstDeepfakeDetect:model:
    *
-   * The detector's weights: a PyTorch state_dict saved with torch.save (the
-   * published checkpoints) or this project's .safetensors with its model card.
-   * Unset: an untrained model from seed 0, announced by a warning.
+   * The detector's weights, any architecture of the model family: a Keras
+   * .h5 of MesoNet (the authors' files), a PyTorch state_dict of the
+   * ResNeXt50+LSTM saved with torch.save (the published checkpoints) or this
+   * project's .safetensors with its model card. Several files separated by
+   * commas make an ensemble (#GstDeepfakeDetect:ensemble-rule).
+   * Unset: the shipped trained MesoNet, mesonet/Meso4_DF.h5, looked for in
+   * $DFD_MODEL_DIR, then the installed data folder
+   * (&lt;datadir&gt;/deepfakedetect/models), then the source tree's models/;
+   * an error names those places when it is in none. An untrained model is
+   * only used when named (deepfake-model init writes one) and a warning says so.
    *
    * Since: 0.1
    */
   g_object_class_install_property(gobject_class, PROP_MODEL,
       g_param_spec_string("model", "Model",
-                          "Model checkpoint: a reference .pt state_dict or a .safetensors with a model card; "
-                          "unset = untrained model (seed 0, a warning says so)" SINCE,
+                          "Model file(s): MesoNet Keras .h5, ResNeXt .pt state_dict or .safetensors with a model card; "
+                          "several separated by commas = an ensemble; unset = the shipped trained MesoNet "
+                          "(mesonet/Meso4_DF.h5 in $DFD_MODEL_DIR, the installed data folder or the source tree)" SINCE,
                           nullptr, rw));
   /**
    * GstDeepfakeDetect:head:
@@ -1473,7 +1564,8 @@ static void gst_deepfake_detect_class_init(GstDeepfakeDetectClass* klass) {
    * Since: 0.1
    */
   g_object_class_install_property(gobject_class, PROP_WINDOW_SIZE,
-      g_param_spec_int("window-size", "Window size", "Analysed face crops per classified window; 0 = the model card's (20, the original API's value, for published checkpoints)" SINCE, 0, 1000, 0, rw));
+      g_param_spec_int("window-size", "Window size", "Analysed face crops per classified window; 0 = 1 for per-crop detectors (MesoNet: every crop scored as it comes), "
+                       "else the model card's (20, the original API's value, for published ResNeXt checkpoints)" SINCE, 0, 1000, 0, rw));
   /**
    * GstDeepfakeDetect:window-stride:
    *
@@ -1549,12 +1641,19 @@ static void gst_deepfake_detect_class_init(GstDeepfakeDetectClass* klass) {
   /**
    * GstDeepfakeDetect:crop-margin:
    *
+   * Face box growth on each side before cropping. Negative (the default):
+   * the detector's own (MesoNet 0.2, ResNeXt 0: the reference crops tight).
+   * Crops are always cut at the detector's input size (MesoNet 256, ResNeXt
+   * 112). With face-detector=none the box is the whole frame, so the margin
+   * changes nothing (the grown box is clipped to the frame).
+   *
    * Since: 0.1
    */
   g_object_class_install_property(gobject_class, PROP_CROP_MARGIN,
       g_param_spec_double("crop-margin", "Crop margin",
-                          "Face box growth on each side before cropping, as a fraction of its size (reference: 0)" SINCE,
-                          0.0, 2.0, 0.0, rw));
+                          "Face box growth on each side before cropping, as a fraction of its size; negative = the "
+                          "detector's (MesoNet 0.2, ResNeXt 0); crops are cut at the detector's input size" SINCE,
+                          -1.0, 2.0, -1.0, rw));
   /**
    * GstDeepfakeDetect:threshold:
    *
@@ -1668,10 +1767,37 @@ static void gst_deepfake_detect_class_init(GstDeepfakeDetectClass* klass) {
    */
   g_object_class_install_property(gobject_class, PROP_FRAMES_PROCESSED,
       g_param_spec_uint64("frames-processed", "Frames processed", "Frames seen since start" SINCE, 0, G_MAXUINT64, 0, ro));
+  /**
+   * GstDeepfakeDetect:min-track-length:
+   *
+   * Tracks with fewer analysed crops than this (a false detection for a frame
+   * or two) decide nothing: the summary still reports them ("counted" false)
+   * but the stream's verdict and probability come from the longer tracks,
+   * unless every track is that short (then from all of them).
+   *
+   * Since: 0.2
+   */
+  g_object_class_install_property(gobject_class, PROP_MIN_TRACK_LENGTH,
+      g_param_spec_int("min-track-length", "Minimum track length",
+                       "Tracks with fewer analysed crops are reported but left out of the stream verdict "
+                       "(unless every track is that short)" SINCE_0_2, 1, 100000, 5, rw));
+  /**
+   * GstDeepfakeDetect:ensemble-rule:
+   *
+   * How an ensemble (#GstDeepfakeDetect:model with several files) combines
+   * its members' P(FAKE) of each crop and window. Each member's own is in
+   * the window messages and ROI params ("member-fake-probabilities").
+   *
+   * Since: 0.2
+   */
+  g_object_class_install_property(gobject_class, PROP_ENSEMBLE_RULE,
+      g_param_spec_enum("ensemble-rule", "Ensemble rule", "How an ensemble combines its members' P(FAKE)" SINCE_0_2,
+                        ensemble_rule_get_type(), int(dfd::EnsembleRule::Mean), rw));
 
   gst_element_class_set_static_metadata(
       element_class, "Deepfake detector", "Filter/Analyzer/Video",
-      "Tracks faces and classifies sliding windows of face crops with a ResNeXt50+LSTM deepfake detector; "
+      "Tracks faces and scores their crops (or sliding windows of them) with a deepfake detector (MesoNet, "
+      "ResNeXt50+LSTM or an ensemble); "
       "attaches ROI metas, posts verdict messages, optionally draws them",
       "deepfakedetect developers");
   gst_element_class_add_static_pad_template(element_class, &sink_template);
@@ -1690,6 +1816,7 @@ static void gst_deepfake_detect_class_init(GstDeepfakeDetectClass* klass) {
   gst_type_mark_as_plugin_api(head_get_type(), GstPluginAPIFlags(0));
   gst_type_mark_as_plugin_api(detector_get_type(), GstPluginAPIFlags(0));
   gst_type_mark_as_plugin_api(aggregation_get_type(), GstPluginAPIFlags(0));
+  gst_type_mark_as_plugin_api(ensemble_rule_get_type(), GstPluginAPIFlags(0));
   gst_type_mark_as_plugin_api(sync_get_type(), GstPluginAPIFlags(0));
 }
 

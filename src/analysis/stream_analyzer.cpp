@@ -1,6 +1,7 @@
 #include "analysis/stream_analyzer.h"
 
 #include <algorithm>
+#include <cmath>
 #include <deque>
 #include <mutex>
 #include <set>
@@ -23,6 +24,8 @@ void AnalyzerConfig::validate() const {
   if (detector.max_faces < 1) bad("max-faces must be at least 1");
   if (tracker.max_unseen < 0) bad("track expiry must be 0 or more frames");
   if (max_batch_crops < 1) bad("max_batch_crops must be at least 1");
+  if (crop_size < 1 || crop_size > 4096) bad("crop size must lie in [1, 4096]");
+  if (min_track_length < 1) bad("min-track-length must be at least 1");
 }
 
 // ---------------------------------------------------------------- FaceStage
@@ -128,7 +131,7 @@ FaceStageOutput FaceStage::process(const cv::Mat& bgr, const FrameTimes& times) 
       CropFrame c;
       c.times = times;
       c.box = f.box;
-      c.crop = crop_face(bgr, f.box, config_.crop_margin);  // a new 112x112 image, not a view
+      c.crop = crop_face(bgr, f.box, config_.crop_margin, config_.crop_size);  // a new image, not a view
       f.cropped = true;
       if (auto job = push_crop(f.track_id, std::move(c))) out.windows.push_back(std::move(*job));
     }
@@ -190,6 +193,22 @@ class ModelInference : public Inference {
   std::shared_ptr<const Model> model_;
 };
 
+class DetectorInference : public Inference {
+ public:
+  explicit DetectorInference(std::shared_ptr<const Detector> d) : d_(std::move(d)) {}
+  std::vector<Feature> features(const std::vector<cv::Mat>& crops) const override { return d_->features(crops); }
+  std::vector<Prediction> classify_frames(const std::vector<const Feature*>& frames) const override {
+    return d_->classify_frames(frames);
+  }
+  std::vector<Prediction> classify_windows(const std::vector<std::vector<const Feature*>>& windows,
+                                           HeadMode mode) const override {
+    return d_->classify_windows(windows, mode);
+  }
+
+ private:
+  std::shared_ptr<const Detector> d_;
+};
+
 std::mutex& wrapper_mutex() {
   static std::mutex mu;
   return mu;
@@ -206,6 +225,123 @@ std::shared_ptr<const Inference> model_inference(std::shared_ptr<const Model> mo
   return std::make_shared<ModelInference>(std::move(model));
 }
 
+std::shared_ptr<const Inference> detector_inference(std::shared_ptr<const Detector> detector) {
+  if (!detector) throw std::invalid_argument("detector_inference needs a detector");
+  return std::make_shared<DetectorInference>(std::move(detector));
+}
+
+// ---------------------------------------------------------------- Ensemble
+
+const char* to_string(EnsembleRule r) { return r == EnsembleRule::Max ? "max" : "mean"; }
+
+namespace {
+Prediction prediction_of(float p) {
+  Prediction out;
+  const float q = std::min(std::max(p, 1e-7f), 1.f - 1e-7f);
+  out.logits = {std::log(q), std::log(1.f - q)};
+  out.prob_fake = p;
+  return out;
+}
+}  // namespace
+
+EnsembleDetector::EnsembleDetector(std::vector<std::shared_ptr<const Detector>> members, EnsembleRule rule)
+    : members_(std::move(members)), rule_(rule) {
+  if (members_.empty()) throw std::invalid_argument("an ensemble needs at least one member");
+  info_ = members_.front()->info();
+  info_.architecture.clear();
+  info_.feature_dim = 0;
+  info_.has_cam = false;
+  info_.per_crop = true;
+  info_.needs_window = false;
+  info_.window_head = false;
+  card_ = members_.front()->card();
+  card_.name.clear();
+  card_.trained = true;
+  for (size_t m = 0; m < members_.size(); ++m) {
+    if (!members_[m]) throw std::invalid_argument("an ensemble member is missing");
+    const DetectorInfo& in = members_[m]->info();
+    const std::string sep = m ? "+" : "";
+    info_.architecture += sep + in.architecture;
+    info_.input_size = std::max(info_.input_size, in.input_size);
+    offsets_.push_back(size_t(info_.feature_dim));
+    info_.feature_dim += in.feature_dim;
+    info_.per_crop = info_.per_crop && in.per_crop;
+    info_.needs_window = info_.needs_window || in.needs_window;
+    info_.window_head = info_.window_head || in.window_head;
+    card_.name += sep + members_[m]->card().name;
+    card_.trained = card_.trained && members_[m]->card().trained;
+    checksum_ += sep + members_[m]->checksum();
+    source_ += (m ? "," : "") + members_[m]->source();
+  }
+  card_.architecture = info_.architecture;
+}
+
+std::vector<Feature> EnsembleDetector::features(const std::vector<cv::Mat>& crops) const {
+  std::vector<Feature> out(crops.size());
+  for (size_t m = 0; m < members_.size(); ++m) {
+    auto f = members_[m]->features(crops);
+    if (f.size() != crops.size()) throw std::runtime_error("an ensemble member returned a wrong number of features");
+    for (size_t i = 0; i < crops.size(); ++i) {
+      if (f[i].size() != size_t(members_[m]->info().feature_dim))
+        throw std::runtime_error("an ensemble member returned a feature of the wrong size");
+      out[i].insert(out[i].end(), f[i].begin(), f[i].end());
+    }
+  }
+  return out;
+}
+
+std::vector<const Feature*> EnsembleDetector::slice(const std::vector<const Feature*>& frames, size_t m,
+                                                    std::vector<Feature>& storage) const {
+  const size_t off = offsets_[m], n = size_t(members_[m]->info().feature_dim);
+  storage.clear();
+  storage.reserve(frames.size());
+  for (const Feature* f : frames) {
+    if (!f || f->size() != size_t(info_.feature_dim)) throw std::invalid_argument("ensemble feature of the wrong size");
+    storage.emplace_back(f->begin() + long(off), f->begin() + long(off + n));
+  }
+  std::vector<const Feature*> ptrs;
+  for (const auto& x : storage) ptrs.push_back(&x);
+  return ptrs;
+}
+
+float EnsembleDetector::combine(const std::vector<float>& p) const {
+  float r = 0.f;
+  for (float x : p) r = rule_ == EnsembleRule::Max ? std::max(r, x) : r + x;
+  return rule_ == EnsembleRule::Max ? r : r / float(p.size());
+}
+
+std::vector<Prediction> EnsembleDetector::classify_frames(const std::vector<const Feature*>& frames) const {
+  std::vector<std::vector<float>> per(frames.size());
+  std::vector<Feature> storage;
+  for (size_t m = 0; m < members_.size(); ++m) {
+    auto preds = members_[m]->classify_frames(slice(frames, m, storage));
+    for (size_t i = 0; i < frames.size(); ++i) per[i].push_back(preds.at(i).prob_fake);
+  }
+  std::vector<Prediction> out;
+  for (const auto& p : per) out.push_back(prediction_of(combine(p)));
+  return out;
+}
+
+std::vector<std::vector<float>> EnsembleDetector::member_windows(
+    const std::vector<std::vector<const Feature*>>& windows, HeadMode mode) const {
+  std::vector<std::vector<float>> per(windows.size());
+  for (size_t m = 0; m < members_.size(); ++m) {
+    std::vector<std::vector<Feature>> storage(windows.size());
+    std::vector<std::vector<const Feature*>> sliced;
+    for (size_t w = 0; w < windows.size(); ++w) sliced.push_back(slice(windows[w], m, storage[w]));
+    auto preds = members_[m]->classify_windows(sliced, mode);
+    for (size_t w = 0; w < windows.size(); ++w) per[w].push_back(preds.at(w).prob_fake);
+  }
+  return per;
+}
+
+std::vector<Prediction> EnsembleDetector::classify_windows(const std::vector<std::vector<const Feature*>>& windows,
+                                                           HeadMode mode) const {
+  std::vector<Prediction> out;
+  for (const auto& p : member_windows(windows, mode)) out.push_back(prediction_of(combine(p)));
+  return out;
+}
+
 void set_inference_wrapper(InferenceWrapper wrapper) {
   std::lock_guard<std::mutex> lk(wrapper_mutex());
   wrapper_slot() = std::move(wrapper);
@@ -220,11 +356,27 @@ struct WindowStage::TrackState {
   explicit TrackState(const AnalyzerConfig& c) : aggregate(c.aggregation, c.ema_alpha) {}
 };
 
+namespace {
+std::shared_ptr<const Detector> wrap_model(std::shared_ptr<const Model> model) {
+  if (!model) throw std::invalid_argument("WindowStage needs a model");
+  return as_detector(std::move(model));
+}
+}  // namespace
+
 WindowStage::WindowStage(std::shared_ptr<const Model> model, const AnalyzerConfig& config)
-    : model_(std::move(model)), config_(config) {
-  if (!model_) throw std::invalid_argument("WindowStage needs a model");
+    : WindowStage(wrap_model(std::move(model)), config) {}
+
+const Model& WindowStage::model() const {
+  auto m = detector_->resnext_model();
+  if (!m) throw std::logic_error("WindowStage::model(): the detector is not a ResNeXt Model (use detector())");
+  return *m;
+}
+
+WindowStage::WindowStage(std::shared_ptr<const Detector> detector, const AnalyzerConfig& config)
+    : detector_(std::move(detector)), config_(config) {
+  if (!detector_) throw std::invalid_argument("WindowStage needs a model");
   config_.validate();
-  inference_ = model_inference(model_);
+  inference_ = detector_inference(detector_);
   InferenceWrapper wrap;
   {
     std::lock_guard<std::mutex> lk(wrapper_mutex());
@@ -297,6 +449,8 @@ WindowStageOutput WindowStage::run(const std::vector<WindowJob>& jobs) {
   }
   auto preds = inference_->classify_windows(windows, config_.head);
   if (preds.size() != jobs.size()) throw std::runtime_error("model returned a wrong number of window predictions");
+  std::vector<std::vector<float>> members;
+  if (auto* ens = dynamic_cast<const EnsembleDetector*>(detector_.get())) members = ens->member_windows(windows, config_.head);
 
   // 4. Aggregates, in job order.
   for (size_t j = 0; j < jobs.size(); ++j) {
@@ -312,6 +466,7 @@ WindowStageOutput WindowStage::run(const std::vector<WindowJob>& jobs) {
     for (const CropFrame& f : job.frames) v.frame_indices.push_back(f.times.index);
     v.box = job.frames.back().box;
     v.prediction = preds[j];
+    if (j < members.size()) v.member_probabilities = members[j];
     v.track_probability = st.aggregate.value();
     v.track_windows = st.windows;
     v.final = job.final;
@@ -368,10 +523,19 @@ StreamSummary SummaryBuilder::build() const {
   s.windows_analysed = windows_;
   s.windows_skipped = skipped_;
   s.crops_analysed = crops_;
-  for (const auto& kv : tracks_) s.tracks.push_back(kv.second.summary);
+  s.min_track_length = min_track_length_;
+  bool any_long = false;
+  for (const auto& kv : tracks_) {
+    s.tracks.push_back(kv.second.summary);
+    s.tracks.back().counted = s.tracks.back().crops >= min_track_length_;
+    any_long = any_long || s.tracks.back().counted;
+  }
+  if (!any_long)  // every track is short: they are all there is
+    for (auto& t : s.tracks) t.counted = true;
   if (!s.tracks.empty()) {
     s.fake_probability = 0.f;
-    for (const auto& t : s.tracks) s.fake_probability = std::max(s.fake_probability, t.fake_probability);
+    for (const auto& t : s.tracks)
+      if (t.counted) s.fake_probability = std::max(s.fake_probability, t.fake_probability);
     s.verdict = label_for(s.fake_probability, threshold_);
   }
   return s;
@@ -384,8 +548,11 @@ void SummaryBuilder::reset() {
 
 // ----------------------------------------------------------- StreamAnalyzer
 
+StreamAnalyzer::StreamAnalyzer(std::shared_ptr<const Detector> detector, const AnalyzerConfig& config)
+    : faces_(config), windows_(std::move(detector), config), summary_(config.threshold, config.min_track_length) {}
+
 StreamAnalyzer::StreamAnalyzer(std::shared_ptr<const Model> model, const AnalyzerConfig& config)
-    : faces_(config), windows_(std::move(model), config), summary_(config.threshold) {}
+    : faces_(config), windows_(std::move(model), config), summary_(config.threshold, config.min_track_length) {}
 
 FrameResult StreamAnalyzer::process(const cv::Mat& bgr, const FrameTimes& times) {
   FrameResult r;

@@ -5,11 +5,12 @@
 // The work is split in two stages so that a streaming element can keep
 // video moving while the model runs elsewhere:
 //   FaceStage    (cheap, per frame, in order): detection every
-//                detect_interval frames, IoU tracking, 112x112 crops of the
-//                analysed frames, and a WindowJob whenever a track's window
-//                of crops is due.
-//   WindowStage  (expensive, may run on a worker thread, batched): backbone
-//                features of the crops not seen before (one Model::features
+//                detect_interval frames, IoU tracking, crops of the analysed
+//                frames at the detector's input size (crop_size, crop_margin:
+//                ResNeXt 112 tight, MesoNet 256 with a 20 % margin), and a
+//                WindowJob whenever a track's window of crops is due.
+//   WindowStage  (expensive, may run on a worker thread, batched): features
+//                of the crops not seen before (one Detector::features
 //                call per batch; a crop shared by overlapping windows is
 //                computed once), per-frame reference probabilities if asked,
 //                the head on every window (one classify_windows call), and
@@ -21,7 +22,10 @@
 // simply want every verdict of a stream; SummaryBuilder turns the verdicts
 // into per-track and overall results.
 //
-// WindowStage reaches the model through the Inference interface. A program may
+// WindowStage runs any detector of the model family (model/family.h), or an
+// ensemble of them (EnsembleDetector); constructors taking a ResNeXt Model
+// wrap it with as_detector. It reaches the detector through the Inference
+// interface. A program may
 // register a wrapper around every model a WindowStage is made with from then
 // on (set_inference_wrapper): instrumentation, or a test that needs a slow
 // model without a hook in the code under test.
@@ -38,6 +42,7 @@
 #include "faces/async_detector.h"
 #include "faces/face_detector.h"
 #include "analysis/feature.h"
+#include "model/family.h"
 #include "model/model.h"
 #include "model/model_card.h"
 #include "faces/tracker.h"
@@ -54,13 +59,17 @@ struct AnalyzerConfig {
   int detect_interval = 1;       // run the detector at most every N frames; the tracker coasts between
   int window_size = 20;          // crops per window (the original API's value)
   int window_stride = 0;         // a new window every N analysed crops of a track; 0 = window_size
-  float crop_margin = 0.f;       // box growth before cropping (the reference crops tight)
+  float crop_margin = 0.f;       // box growth before cropping (the reference crops tight; MesoNet 0.2)
+  int crop_size = 112;           // crops are crop_size x crop_size (the detector's input_size)
   HeadMode head = HeadMode::Reference;
   Aggregation aggregation = Aggregation::Mean;
   float ema_alpha = 0.3f;
   float threshold = 0.5f;        // FAKE when P(FAKE) > threshold
   bool frame_probabilities = false;  // also classify every crop alone (reference head)
   int max_batch_crops = 32;      // WindowStage splits larger backbone batches
+  // The stream verdict (SummaryBuilder) ignores tracks with fewer analysed
+  // crops than this (unless every track is that short); 1 = every track.
+  int min_track_length = 1;
 
   int effective_stride() const { return window_stride > 0 ? window_stride : window_size; }
   // Throws std::invalid_argument naming the first bad field.
@@ -81,7 +90,7 @@ struct FrameTimes {
 struct CropFrame {
   FrameTimes times;
   cv::Rect box;   // full-resolution box the crop was taken from
-  cv::Mat crop;   // 112x112 BGR CV_8UC3, owned (not a view of the frame)
+  cv::Mat crop;   // crop_size x crop_size BGR CV_8UC3, owned (not a view of the frame)
 };
 
 // A window of one track's crops, ready for the head.
@@ -157,6 +166,9 @@ struct WindowVerdict {
   std::vector<int64_t> frame_indices;  // their frame indices
   cv::Rect box;                   // the last frame's box
   Prediction prediction;          // window's own logits and P(FAKE)
+  // Ensembles: each member's P(FAKE) of the window, in member order
+  // (prediction combines them by the ensemble's rule); empty otherwise.
+  std::vector<float> member_probabilities;
   float track_probability = 0.f;  // the track's aggregate after this window
   int track_windows = 0;          // windows of the track so far
   bool final = false;
@@ -178,7 +190,7 @@ struct WindowStageOutput {
   int crops_computed = 0;              // backbone runs in this batch
 };
 
-// What WindowStage asks of a model (Model's own methods, same contracts).
+// What WindowStage asks of a model (the Detector's own methods, same contracts).
 class Inference {
  public:
   virtual ~Inference() = default;
@@ -190,9 +202,48 @@ class Inference {
 
 // The model itself.
 std::shared_ptr<const Inference> model_inference(std::shared_ptr<const Model> model);
+std::shared_ptr<const Inference> detector_inference(std::shared_ptr<const Detector> detector);
+
+// Several detectors as one (model=a.h5,b.h5): a crop's feature is the members'
+// features end to end; each frame's and window's P(FAKE) is the members'
+// combined by the rule (logits log P, log (1 - P)). Crops are cut at the
+// largest member input size with the first member's margin (each member
+// resizes them to its own input). Card, checksum and source join the
+// members' (names with '+', sources with ',').
+enum class EnsembleRule { Mean, Max };
+const char* to_string(EnsembleRule r);
+class EnsembleDetector final : public Detector {
+ public:
+  // Throws std::invalid_argument when empty.
+  EnsembleDetector(std::vector<std::shared_ptr<const Detector>> members, EnsembleRule rule);
+  const DetectorInfo& info() const override { return info_; }
+  const ModelCard& card() const override { return card_; }
+  const std::string& checksum() const override { return checksum_; }
+  const std::string& source() const override { return source_; }
+  std::vector<Feature> features(const std::vector<cv::Mat>& crops) const override;
+  std::vector<Prediction> classify_frames(const std::vector<const Feature*>& frames) const override;
+  std::vector<Prediction> classify_windows(const std::vector<std::vector<const Feature*>>& windows,
+                                           HeadMode mode) const override;
+  // [window][member]: each member's P(FAKE) of each window.
+  std::vector<std::vector<float>> member_windows(const std::vector<std::vector<const Feature*>>& windows,
+                                                 HeadMode mode) const;
+  const std::vector<std::shared_ptr<const Detector>>& members() const { return members_; }
+  EnsembleRule rule() const { return rule_; }
+
+ private:
+  std::vector<const Feature*> slice(const std::vector<const Feature*>& frames, size_t m,
+                                    std::vector<Feature>& storage) const;
+  float combine(const std::vector<float>& p) const;
+  std::vector<std::shared_ptr<const Detector>> members_;
+  std::vector<size_t> offsets_;  // member m's values start here in a feature
+  EnsembleRule rule_;
+  DetectorInfo info_;
+  ModelCard card_;
+  std::string checksum_, source_;
+};
 
 // Process-wide: every WindowStage constructed from now on runs its model
-// through wrapper(model_inference(model)); an empty function restores the
+// through wrapper(detector_inference(detector)); an empty function restores the
 // model itself. WindowStages already made keep what they have. Meant for
 // instrumentation and tests (a slow model); thread-safe.
 using InferenceWrapper = std::function<std::shared_ptr<const Inference>(std::shared_ptr<const Inference>)>;
@@ -200,6 +251,8 @@ void set_inference_wrapper(InferenceWrapper wrapper);
 
 class WindowStage {
  public:
+  WindowStage(std::shared_ptr<const Detector> detector, const AnalyzerConfig& config);
+  // A ResNeXt Model, through as_detector.
   WindowStage(std::shared_ptr<const Model> model, const AnalyzerConfig& config);
   // Jobs of one track must come in time order (different tracks may interleave).
   // The result depends only on the jobs (and the jobs run before on this
@@ -208,11 +261,13 @@ class WindowStage {
   void reset();
   // Per-crop reference probabilities (WindowStageOutput::frames) on or off from the next run().
   void set_frame_probabilities(bool on) { config_.frame_probabilities = on; }
-  const Model& model() const { return *model_; }
+  const Detector& detector() const { return *detector_; }
+  // The ResNeXt Model behind the detector; throws std::logic_error for other architectures.
+  const Model& model() const;
 
  private:
   struct TrackState;
-  std::shared_ptr<const Model> model_;
+  std::shared_ptr<const Detector> detector_;
   std::shared_ptr<const Inference> inference_;
   AnalyzerConfig config_;
   std::map<uint64_t, std::shared_ptr<TrackState>> tracks_;
@@ -226,24 +281,32 @@ struct TrackSummary {
   int crops = 0;  // distinct frames in analysed windows
   float fake_probability = 0.f;  // the aggregate
   std::string verdict;           // "FAKE" or "REAL"
+  // False when the track has fewer crops than min_track_length: reported,
+  // but left out of the stream verdict (unless no track is long enough).
+  bool counted = true;
 };
 
 struct StreamSummary {
   std::string verdict = "NO_FACE";  // "FAKE" | "REAL" | "NO_FACE"
-  float fake_probability = 0.f;     // the highest track aggregate (a video is as fake as its worst face)
+  float fake_probability = 0.f;     // the highest counted track aggregate (a video is as fake as its worst face)
   uint64_t frames = 0;              // frames seen
   uint64_t frames_analysed = 0;     // frames selected by `interval`
   uint64_t windows_analysed = 0;
   uint64_t windows_skipped = 0;     // dropped by a full queue (live mode)
   uint64_t crops_analysed = 0;      // backbone runs
   std::vector<TrackSummary> tracks; // by id; only tracks with at least one analysed window
+  int min_track_length = 1;         // tracks shorter than this are not counted (TrackSummary::counted)
 };
 
 // Collects verdicts (from any thread, serialised by the caller) into a summary.
 // A track's probability is the aggregate its last WindowVerdict carries.
+// Tracks with fewer than min_track_length crops (a false detection for a
+// frame or two) are reported with counted = false and do not decide the
+// stream's verdict, unless every track is that short (then all of them do).
 class SummaryBuilder {
  public:
-  explicit SummaryBuilder(float threshold) : threshold_(threshold) {}
+  explicit SummaryBuilder(float threshold, int min_track_length = 1)
+      : threshold_(threshold), min_track_length_(min_track_length) {}
   void add_frame(bool analysed);
   void add_window(const WindowVerdict& v);
   void add_skipped(uint64_t n = 1) { skipped_ += n; }
@@ -257,6 +320,7 @@ class SummaryBuilder {
     int64_t covered_until = -1;
   };
   float threshold_;
+  int min_track_length_ = 1;
   uint64_t frames_ = 0, analysed_ = 0, windows_ = 0, skipped_ = 0, crops_ = 0;
   std::map<uint64_t, Acc> tracks_;
 };
@@ -270,6 +334,8 @@ struct FrameResult {
 // Both stages inline: every window is analysed as soon as it is due.
 class StreamAnalyzer {
  public:
+  StreamAnalyzer(std::shared_ptr<const Detector> detector, const AnalyzerConfig& config);
+  // A ResNeXt Model, through as_detector.
   StreamAnalyzer(std::shared_ptr<const Model> model, const AnalyzerConfig& config);
   FrameResult process(const cv::Mat& bgr, const FrameTimes& times);
   // Convenience: frame index counted here, times unknown.
@@ -279,7 +345,8 @@ class StreamAnalyzer {
   void reset();
   StreamSummary summary() const { return summary_.build(); }
   const AnalyzerConfig& config() const { return faces_.config(); }
-  const Model& model() const { return windows_.model(); }
+  const Detector& detector() const { return windows_.detector(); }
+  const Model& model() const { return windows_.model(); }  // ResNeXt only
 
  private:
   FaceStage faces_;

@@ -3,13 +3,16 @@
 #include "model/family.h"
 
 #include <malloc.h>
+#include <sys/stat.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <unordered_map>
 
+#include "dfd_config.h"
 #include "model/architecture.h"
 #include "model/mesonet.h"
 #include "model/mesonet_layout.h"
@@ -63,6 +66,7 @@ class ResNeXtDetector final : public Detector {
     info_.needs_window = c.head == HeadMode::Temporal;
     info_.has_cam = true;
     info_.feature_dim = kFeatureDim;
+    info_.window_head = true;
   }
   const DetectorInfo& info() const override { return info_; }
   const ModelCard& card() const override { return m_->card(); }
@@ -217,6 +221,30 @@ std::shared_ptr<const Detector> as_detector(std::shared_ptr<const Model> model, 
 void keep_freed_memory_for_reuse() {
   mallopt(M_MMAP_THRESHOLD, 256 << 20);
   mallopt(M_TRIM_THRESHOLD, 1 << 30);
+}
+
+const char* const kDefaultModelFile = "mesonet/Meso4_DF.h5";
+
+std::vector<std::string> default_model_candidates() {
+  std::vector<std::string> out;
+  const char* env = std::getenv("DFD_MODEL_DIR");
+  if (env && *env) {
+    const std::string dir(env);
+    out.push_back(dir + "/" + kDefaultModelFile);
+    const std::string f(kDefaultModelFile);
+    out.push_back(dir + "/" + f.substr(f.rfind('/') + 1));
+  }
+  out.push_back(std::string(DFD_INSTALLED_MODEL_DIR) + "/" + kDefaultModelFile);
+  out.push_back(std::string(DFD_SOURCE_MODEL_DIR) + "/" + kDefaultModelFile);
+  return out;
+}
+
+std::string find_default_model() {
+  for (const auto& p : default_model_candidates()) {
+    struct stat st;
+    if (::stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode)) return p;
+  }
+  return "";
 }
 
 }  // namespace dfd

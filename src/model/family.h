@@ -55,6 +55,11 @@ struct DetectorInfo {
   bool needs_window = false;
   bool has_cam = false;   // activation_map() works
   int feature_dim = 0;    // values per crop from features()
+  // True when classify_windows is a head of its own over the window (the
+  // ResNeXt's LSTM, either mode: the card's window_size is part of the
+  // model); false when a window's P(FAKE) is only the mean of its crops'
+  // (MesoNet), so that a caller may score every crop as it comes.
+  bool window_head = false;
 };
 
 class Detector {
@@ -129,5 +134,17 @@ std::shared_ptr<const Detector> as_detector(std::shared_ptr<const Model> model, 
 // price is that the process keeps its peak heap. For programs that run
 // detectors (element hosts, tools); a library should not call it on its own.
 void keep_freed_memory_for_reuse();
+
+// The shipped default detector (a trained MesoNet, Meso4_DF.h5, Apache-2.0),
+// relative to a model folder.
+extern const char* const kDefaultModelFile;  // "mesonet/Meso4_DF.h5"
+// Where the default model is looked for, in order: $DFD_MODEL_DIR (the file
+// below it, or directly in it), the installed data folder
+// (<datadir>/deepfakedetect/models), the source tree's models/ folder (for
+// programs run from the build tree).
+std::vector<std::string> default_model_candidates();
+// The first candidate that exists; "" when none does (then
+// default_model_candidates() says where it looked).
+std::string find_default_model();
 
 }  // namespace dfd

@@ -12,6 +12,7 @@
 
 #include "clip.h"
 #include "faces/crop.h"
+#include "model/family.h"
 #include "model/model.h"
 #include "report/overlay.h"
 #include "report/report.h"
@@ -417,4 +418,134 @@ TEST(WindowStage, InferenceWrapperAndFrameJobs) {
   for (const auto& f : w.frames) EXPECT_EQ(f.job, f.times.index < 4 ? 0u : f.times.index < 6 ? 1u : 2u) << f.times.index;
   ASSERT_EQ(w.windows.size(), a.windows.size());
   for (size_t i = 0; i < w.windows.size(); ++i) EXPECT_EQ(w.windows[i].prob_fake(), a.windows[i].prob_fake());
+}
+
+// --- the model family in the analysis ---------------------------------------
+
+namespace {
+std::string mesonet_file(const char* f) {
+  const char* d = std::getenv("DFD_MESONET_MODELS");
+  return std::string(d ? d : "models/mesonet") + "/" + f;
+}
+WindowVerdict window_of(uint64_t track, int64_t first, int n, float track_prob) {
+  WindowVerdict v;
+  v.track_id = track;
+  v.start.index = first;
+  v.end.index = first + n - 1;
+  v.frames = n;
+  for (int i = 0; i < n; ++i) v.frame_indices.push_back(first + i);
+  v.track_probability = track_prob;
+  return v;
+}
+}  // namespace
+
+// A false detection for two frames (a confident FAKE) does not decide a video
+// whose real face was tracked for 30 frames; it is still reported.
+TEST(SummaryBuilder, ShortTracksDoNotDecide) {
+  SummaryBuilder sb(0.5f, 5);
+  for (int64_t i = 0; i < 30; ++i) sb.add_window(window_of(1, i, 1, 0.1f));
+  sb.add_window(window_of(2, 10, 1, 0.95f));
+  sb.add_window(window_of(2, 11, 1, 0.95f));
+  auto s = sb.build();
+  EXPECT_EQ(s.verdict, "REAL");
+  EXPECT_FLOAT_EQ(s.fake_probability, 0.1f);
+  EXPECT_EQ(s.min_track_length, 5);
+  ASSERT_EQ(s.tracks.size(), 2u);
+  EXPECT_TRUE(s.tracks[0].counted);
+  EXPECT_FALSE(s.tracks[1].counted);
+  EXPECT_EQ(s.tracks[1].crops, 2);
+  EXPECT_EQ(s.tracks[1].verdict, "FAKE");  // its own verdict stays
+  // Without the minimum (the old behaviour) the false track decides.
+  SummaryBuilder old(0.5f);
+  for (int64_t i = 0; i < 30; ++i) old.add_window(window_of(1, i, 1, 0.1f));
+  old.add_window(window_of(2, 10, 2, 0.95f));
+  EXPECT_EQ(old.build().verdict, "FAKE");
+  // Every track short: they are all there is (not NO_FACE).
+  SummaryBuilder shorts(0.5f, 5);
+  shorts.add_window(window_of(3, 0, 2, 0.8f));
+  shorts.add_window(window_of(4, 0, 1, 0.3f));
+  auto t = shorts.build();
+  EXPECT_EQ(t.verdict, "FAKE");
+  EXPECT_FLOAT_EQ(t.fake_probability, 0.8f);
+  EXPECT_TRUE(t.tracks[0].counted && t.tracks[1].counted);
+}
+
+// FaceStage cuts crops at crop_size with crop_margin.
+TEST(FaceStage, CropsAtTheConfiguredSizeAndMargin) {
+  AnalyzerConfig c;  // Haar
+  c.window_size = 1;
+  c.crop_size = 256;
+  c.crop_margin = 0.2f;
+  FaceStage fs(c);
+  dfd_test::ClipSpec spec;
+  const cv::Mat f = dfd_test::clip_frame(spec, 0);
+  auto out = fs.process(f, at(0));
+  ASSERT_EQ(out.windows.size(), 1u);
+  const CropFrame& cf = out.windows[0].frames[0];
+  EXPECT_EQ(cf.crop.size(), cv::Size(256, 256));
+  EXPECT_EQ(cv::norm(cf.crop, crop_face(f, cf.box, 0.2f, 256), cv::NORM_INF), 0.0);
+  EXPECT_GT(cv::norm(cf.crop, crop_face(f, cf.box, 0.f, 256), cv::NORM_INF), 0.0);
+  c.crop_size = 0;
+  EXPECT_THROW(c.validate(), std::invalid_argument);
+  c.crop_size = 112;
+  c.min_track_length = 0;
+  EXPECT_THROW(c.validate(), std::invalid_argument);
+}
+
+// StreamAnalyzer runs any Detector: MesoNet, windows of one crop, scores the
+// first crop on its own frame, equal to the detector on the same crop.
+TEST(StreamAnalyzer, RunsAMesoNetDetector) {
+  auto det = load_detector_shared(mesonet_file("Meso4_DF.h5"));
+  AnalyzerConfig c = whole_frame(1, 1);
+  c.crop_size = det->info().input_size;
+  c.crop_margin = det->info().crop_margin;
+  StreamAnalyzer a(det, c);
+  const cv::Mat f = small_frame(0);
+  auto r = a.process(f, at(0));
+  ASSERT_EQ(r.verdicts.windows.size(), 1u);
+  const float want = det->score_crops({crop_face(f, cv::Rect(0, 0, f.cols, f.rows), 0.2f, 256)})[0];
+  EXPECT_NEAR(r.verdicts.windows[0].prob_fake(), want, 1e-6);
+  EXPECT_TRUE(r.verdicts.windows[0].member_probabilities.empty());
+  EXPECT_EQ(&a.detector(), det.get());
+  EXPECT_THROW(a.model(), std::logic_error);  // not a ResNeXt
+}
+
+// The old Model constructors still work (through as_detector).
+TEST(WindowStage, ModelConstructorWrapsAsDetector) {
+  WindowStage ws(model(), whole_frame(2, 2));
+  EXPECT_EQ(&ws.model(), model().get());
+  EXPECT_TRUE(ws.detector().info().window_head);
+  EXPECT_EQ(ws.detector().info().input_size, 112);
+}
+
+// An ensemble's prediction is its members' combined; each member's is kept.
+TEST(EnsembleDetector, CombinesMembersAndKeepsTheirScores) {
+  auto a = load_detector_shared(mesonet_file("Meso4_DF.h5"));
+  auto b = load_detector_shared(mesonet_file("MesoInception_DF.h5"));
+  std::vector<cv::Mat> crops = {small_frame(0), small_frame(3)};
+  const auto pa = a->score_crops(crops), pb = b->score_crops(crops);
+  for (EnsembleRule rule : {EnsembleRule::Mean, EnsembleRule::Max}) {
+    auto e = std::make_shared<EnsembleDetector>(std::vector<std::shared_ptr<const Detector>>{a, b}, rule);
+    EXPECT_EQ(e->info().feature_dim, a->info().feature_dim + b->info().feature_dim);
+    EXPECT_EQ(e->source(), a->source() + "," + b->source());
+    const auto pe = e->score_crops(crops);
+    for (size_t i = 0; i < crops.size(); ++i)
+      EXPECT_NEAR(pe[i], rule == EnsembleRule::Max ? std::max(pa[i], pb[i]) : (pa[i] + pb[i]) / 2, 1e-6);
+    AnalyzerConfig c = whole_frame(1, 1);
+    c.crop_size = 256;
+    WindowStage ws(e, c);
+    WindowJob job;
+    job.track_id = 1;
+    CropFrame cf;
+    cf.times = at(0);
+    cf.crop = crops[0];
+    job.frames.push_back(cf);
+    auto out = ws.run({job});
+    ASSERT_EQ(out.windows.size(), 1u);
+    ASSERT_EQ(out.windows[0].member_probabilities.size(), 2u);
+    EXPECT_NEAR(out.windows[0].member_probabilities[0], pa[0], 1e-6);
+    EXPECT_NEAR(out.windows[0].member_probabilities[1], pb[0], 1e-6);
+    EXPECT_NEAR(out.windows[0].prob_fake(), pe[0], 1e-6);
+  }
+  EXPECT_THROW(EnsembleDetector({}, EnsembleRule::Mean), std::invalid_argument);
 }

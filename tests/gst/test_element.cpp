@@ -12,6 +12,8 @@
 #include <thread>
 #include <cmath>
 #include <cstdlib>
+#include <fstream>
+#include <mutex>
 #include <map>
 #include <memory>
 #include <set>
@@ -21,6 +23,7 @@
 #include "clip.h"
 #include "faces/crop.h"
 #include "deepfakedetect-meta.h"
+#include "model/family.h"
 #include "model/model.h"
 #include "checkpoint/state_dict.h"
 #include "analysis/stream_analyzer.h"
@@ -725,8 +728,9 @@ TEST(Element, BadModelIsAnErrorOnTheBus) {
   gst_object_unref(e);
 }
 
-TEST(Element, UnsetModelWarnsUntrained) {
-  Harness hx({{"window-size", "2"}, {"sync", "true"}, {"face-detector", "none"}}, /*with_model=*/false);
+// An untrained model is only used when named, and is flagged.
+TEST(Element, ExplicitUntrainedModelWarns) {
+  Harness hx({{"window-size", "2"}, {"sync", "true"}, {"face-detector", "none"}});  // model= the untrained test model
   Msgs m(hx.messages());
   ASSERT_EQ(m.warnings.size(), 1u);
   GError* ge = nullptr;
@@ -734,6 +738,279 @@ TEST(Element, UnsetModelWarnsUntrained) {
   EXPECT_NE(std::string(ge->message).find("UNTRAINED"), std::string::npos);
   g_error_free(ge);
   EXPECT_TRUE(m.errors.empty());
+}
+
+// --- real detectors (MesoNet), crop geometry, short tracks, ensembles --------
+
+namespace {
+std::string mesonet_dir() {
+  const char* d = std::getenv("DFD_MESONET_MODELS");
+  return d ? d : "models/mesonet";
+}
+cv::Mat mesonet_face(const std::string& f) {
+  const char* dir = std::getenv("DFD_TEST_DATA");
+  return cv::imread(std::string(dir ? dir : "tests/data") + "/mesonet-faces/" + f, cv::IMREAD_COLOR);
+}
+// models/README.md: Meso4_DF's P(real) of the authors' four faces.
+const std::pair<const char*, double> kMesoFaces[] = {
+    {"df00204.jpg", 0.048}, {"df01254.jpg", 0.025}, {"real00240.jpg", 0.990}, {"real00772.jpg", 0.997}};
+
+// Records every crop a WindowStage made from now on is given.
+struct CropLog {
+  std::mutex mu;
+  std::vector<cv::Mat> crops;
+};
+class RecordingInference : public dfd::Inference {
+ public:
+  RecordingInference(std::shared_ptr<const dfd::Inference> inner, CropLog* log) : inner_(std::move(inner)), log_(log) {}
+  std::vector<dfd::Feature> features(const std::vector<cv::Mat>& crops) const override {
+    {
+      std::lock_guard<std::mutex> lk(log_->mu);
+      for (const auto& c : crops) log_->crops.push_back(c.clone());
+    }
+    return inner_->features(crops);
+  }
+  std::vector<dfd::Prediction> classify_frames(const std::vector<const dfd::Feature*>& f) const override {
+    return inner_->classify_frames(f);
+  }
+  std::vector<dfd::Prediction> classify_windows(const std::vector<std::vector<const dfd::Feature*>>& w,
+                                                dfd::HeadMode mode) const override {
+    return inner_->classify_windows(w, mode);
+  }
+
+ private:
+  std::shared_ptr<const dfd::Inference> inner_;
+  CropLog* log_;
+};
+struct ScopedCropLog {
+  CropLog log;
+  ScopedCropLog() {
+    dfd::set_inference_wrapper([this](std::shared_ptr<const dfd::Inference> inner) {
+      return std::make_shared<RecordingInference>(std::move(inner), &log);
+    });
+  }
+  ~ScopedCropLog() { dfd::set_inference_wrapper(nullptr); }
+};
+}  // namespace
+
+// model unset: the shipped, trained Meso4_DF. Whole frames as faces (the
+// authors' 342x342 faces, cropped whole and resized bilinear to 256): the
+// README's P(real); every crop is scored on its own frame (windows of one),
+// the track's score is the mean of its crops'.
+TEST(Element, DefaultModelIsMesoNetWithTheReadmeScores) {
+  for (auto& [file, p_real] : kMesoFaces) {  // the faces differ in size: one stream each
+    SCOPED_TRACE(file);
+    const cv::Mat img = mesonet_face(file);
+    ASSERT_FALSE(img.empty());
+    const double want = 1.0 - p_real;
+    Harness hx({{"sync", "true"}, {"face-detector", "none"}}, /*with_model=*/false);
+    hx.set_caps(GST_VIDEO_FORMAT_BGR, img.size());
+    for (int i = 0; i < 2; ++i) ASSERT_EQ(hx.push(img, i), GST_FLOW_OK);
+    hx.eos();
+    for (int i = 0; i < 2; ++i) {
+      GstBuffer* b = gst_harness_pull(hx.h);
+      ASSERT_NE(b, nullptr);
+      auto v = verdicts(b);
+      ASSERT_EQ(v.size(), 1u);
+      // Its own crop's score on the very frame (the first one too), and the track's mean.
+      EXPECT_NEAR(v[0].frame_fake_probability, want, 1e-3);
+      EXPECT_NEAR(v[0].window_fake_probability, want, 1e-3);
+      EXPECT_NEAR(v[0].fake_probability, want, 1e-3);
+      EXPECT_EQ(v[0].window_start, i);
+      EXPECT_EQ(v[0].window_end, i);
+      EXPECT_TRUE(v[0].trained);
+      EXPECT_STREQ(v[0].label, p_real < 0.5 ? "FAKE" : "REAL");
+      gst_buffer_unref(b);
+    }
+    Msgs m(hx.messages());
+    EXPECT_TRUE(m.errors.empty());
+    EXPECT_TRUE(m.warnings.empty());  // trained: no UNTRAINED warning
+    ASSERT_EQ(m.windows.size(), 2u);
+    for (const auto& w : m.windows) {
+      EXPECT_EQ(w.frames, 1);
+      EXPECT_NEAR(w.fake_probability, want, 1e-3);
+      EXPECT_TRUE(w.trained);
+      EXPECT_EQ(std::string(w.model), dfd::load_detector_shared(mesonet_dir() + "/Meso4_DF.h5")->card().name);
+    }
+  }
+}
+
+// A MesoNet track has a score on its first analysed frame, in async mode too
+// (no 20-crop wait): the first window message ends on frame 0.
+TEST(Element, MesoNetScoresTheFirstCrop) {
+  const cv::Mat img = mesonet_face("df00204.jpg");
+  ASSERT_FALSE(img.empty());
+  Harness hx({{"sync", "false"}, {"face-detector", "none"}, {"model", mesonet_dir() + "/Meso4_DF.h5"}}, false);
+  hx.set_caps(GST_VIDEO_FORMAT_BGR, img.size());
+  ASSERT_EQ(hx.push(img, 0), GST_FLOW_OK);
+  hx.eos();
+  Msgs m(hx.messages());
+  ASSERT_GE(m.windows.size(), 1u);
+  EXPECT_EQ(m.windows[0].window_start, 0);
+  EXPECT_EQ(m.windows[0].window_end, 0);
+  EXPECT_NEAR(m.windows[0].fake_probability, 1.0 - 0.048, 1e-3);
+}
+
+// Crops are cut at the detector's input size with its margin (MesoNet 256,
+// box + 20 %; ResNeXt 112, tight) unless crop-margin is set.
+TEST(Element, CropSizeAndMarginFollowTheDetector) {
+  dfd_test::ClipSpec spec;
+  const cv::Mat frame = dfd_test::clip_frame(spec, 0);
+  struct Case {
+    std::string model;
+    const char* margin;  // nullptr: unset
+    int size;
+    float want_margin;
+  };
+  const Case cases[] = {{"", nullptr, 256, 0.2f},
+                        {mesonet_dir() + "/MesoInception_DF.h5", "0", 256, 0.f},
+                        {test_model_path(), nullptr, 112, 0.f},
+                        {test_model_path(), "0.3", 112, 0.3f}};
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.model + " margin " + (c.margin ? c.margin : "unset"));
+    ScopedCropLog rec;
+    std::vector<std::pair<std::string, std::string>> props{{"sync", "true"}, {"window-size", "1"}};
+    if (c.margin) props.push_back({"crop-margin", c.margin});
+    if (!c.model.empty()) props.push_back({"model", c.model});
+    Harness hx(props, false);
+    hx.set_caps(GST_VIDEO_FORMAT_BGR, spec.size);
+    ASSERT_EQ(hx.push(frame, 0), GST_FLOW_OK);
+    hx.eos();
+    GstBuffer* b = gst_harness_pull(hx.h);
+    ASSERT_NE(b, nullptr);
+    auto v = verdicts(b);
+    gst_buffer_unref(b);
+    ASSERT_EQ(v.size(), 1u);
+    const cv::Rect box(v[0].x, v[0].y, v[0].width, v[0].height);
+    std::lock_guard<std::mutex> lk(rec.log.mu);
+    ASSERT_EQ(rec.log.crops.size(), 1u);
+    const cv::Mat& got = rec.log.crops[0];
+    EXPECT_EQ(got.cols, c.size);
+    EXPECT_EQ(got.rows, c.size);
+    EXPECT_EQ(cv::norm(got, dfd::crop_face(frame, box, c.want_margin, c.size), cv::NORM_INF), 0.0);
+    // ... and not the crop of another margin (the margin is visible).
+    const float other = c.want_margin > 0 ? 0.f : 0.2f;
+    EXPECT_GT(cv::norm(got, dfd::crop_face(frame, box, other, c.size), cv::NORM_INF), 0.0);
+  }
+}
+
+// Tracks shorter than min-track-length are reported but do not decide; when
+// every track is that short, they do.
+TEST(Element, MinTrackLengthInTheSummary) {
+  const cv::Mat img = mesonet_face("df00204.jpg");
+  ASSERT_FALSE(img.empty());
+  for (const int min_len : {2, 5}) {
+    Harness hx({{"sync", "true"}, {"face-detector", "none"}, {"min-track-length", std::to_string(min_len)}}, false);
+    hx.set_caps(GST_VIDEO_FORMAT_BGR, img.size());
+    for (int i = 0; i < 3; ++i) ASSERT_EQ(hx.push(img, i), GST_FLOW_OK);
+    hx.eos();
+    Msgs m(hx.messages());
+    ASSERT_EQ(m.summaries.size(), 1u);
+    const GstStructure* s = gst_message_get_structure(m.summaries[0]);
+    gint got_min = 0;
+    ASSERT_TRUE(gst_structure_get_int(s, "min-track-length", &got_min));
+    EXPECT_EQ(got_min, min_len);
+    EXPECT_STREQ(gst_structure_get_string(s, "verdict"), "FAKE");  // the one track (3 crops) decides either way
+    const GValue* tracks = gst_structure_get_value(s, "tracks");
+    ASSERT_EQ(gst_value_array_get_size(tracks), 1u);
+    const GstStructure* t = gst_value_get_structure(gst_value_array_get_value(tracks, 0));
+    gboolean counted = FALSE;
+    ASSERT_TRUE(gst_structure_get_boolean(t, "counted", &counted));
+    EXPECT_TRUE(counted);  // 3 >= 2; and with 5, every track is short, so all count
+  }
+}
+
+// model=a,b: each window's P(FAKE) combines the members' (mean or max); each
+// member's is in the window message and the ROI params.
+TEST(Element, EnsembleKeepsEachMembersScore) {
+  const cv::Mat img = mesonet_face("real00240.jpg");
+  ASSERT_FALSE(img.empty());
+  const std::string a = mesonet_dir() + "/Meso4_DF.h5", b = mesonet_dir() + "/Meso4_F2F.h5";
+  auto da = dfd::load_detector_shared(a), db = dfd::load_detector_shared(b);
+  const float pa = da->score_crops({dfd::crop_face(img, cv::Rect(0, 0, img.cols, img.rows), 0.2f, 256)})[0];
+  const float pb = db->score_crops({dfd::crop_face(img, cv::Rect(0, 0, img.cols, img.rows), 0.2f, 256)})[0];
+  ASSERT_GT(std::abs(pa - pb), 1e-3) << "the two members should disagree for this test to mean anything";
+  for (const char* rule : {"mean", "max"}) {
+    SCOPED_TRACE(rule);
+    Harness hx({{"sync", "true"}, {"face-detector", "none"}, {"model", a + "," + b}, {"ensemble-rule", rule}}, false);
+    hx.set_caps(GST_VIDEO_FORMAT_BGR, img.size());
+    ASSERT_EQ(hx.push(img, 0), GST_FLOW_OK);
+    hx.eos();
+    const double want = std::string(rule) == "max" ? std::max(pa, pb) : (pa + pb) / 2;
+    GstBuffer* buf = gst_harness_pull(hx.h);
+    ASSERT_NE(buf, nullptr);
+    GstVideoRegionOfInterestMeta* roi = gst_buffer_get_video_region_of_interest_meta_id(buf, 1);
+    ASSERT_NE(roi, nullptr);
+    const GstStructure* ps = gst_video_region_of_interest_meta_get_param(roi, DFD_PARAM_NAME);
+    ASSERT_NE(ps, nullptr);
+    const GValue* mv = gst_structure_get_value(ps, DFD_FIELD_MEMBER_PROBABILITIES);
+    ASSERT_NE(mv, nullptr);
+    ASSERT_EQ(gst_value_array_get_size(mv), 2u);
+    EXPECT_NEAR(g_value_get_double(gst_value_array_get_value(mv, 0)), pa, 1e-5);
+    EXPECT_NEAR(g_value_get_double(gst_value_array_get_value(mv, 1)), pb, 1e-5);
+    gst_buffer_unref(buf);
+    Msgs m(hx.messages());
+    EXPECT_TRUE(m.errors.empty());
+    ASSERT_EQ(m.windows.size(), 1u);
+    EXPECT_NEAR(m.windows[0].fake_probability, want, 1e-5);
+    GstMessage* wm = nullptr;
+    for (GstMessage* x : m.all)
+      if (dfd_message_has_name(x, DFD_MESSAGE_WINDOW)) wm = x;
+    ASSERT_NE(wm, nullptr);
+    const GValue* wv = gst_structure_get_value(gst_message_get_structure(wm), DFD_FIELD_MEMBER_PROBABILITIES);
+    ASSERT_NE(wv, nullptr);
+    ASSERT_EQ(gst_value_array_get_size(wv), 2u);
+    EXPECT_NEAR(g_value_get_double(gst_value_array_get_value(wv, 0)), pa, 1e-5);
+    EXPECT_NEAR(g_value_get_double(gst_value_array_get_value(wv, 1)), pb, 1e-5);
+  }
+}
+
+// A bad file among the members: an error naming it (and which member), at start.
+TEST(Element, BadEnsembleMemberIsAnError) {
+  const std::string good = mesonet_dir() + "/Meso4_DF.h5";
+  const std::string bad = std::string(std::getenv("DFD_TEST_DATA")) + "/astronaut.png";
+  GstElement* e = gst_element_factory_make("deepfakedetect", nullptr);
+  g_object_set(e, "model", (good + "," + bad).c_str(), nullptr);
+  GstBus* bus = gst_bus_new();
+  gst_element_set_bus(e, bus);
+  EXPECT_EQ(gst_element_set_state(e, GST_STATE_PAUSED), GST_STATE_CHANGE_FAILURE);
+  GstMessage* msg = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR);
+  ASSERT_NE(msg, nullptr);
+  GError* ge = nullptr;
+  gchar* dbg = nullptr;
+  gst_message_parse_error(msg, &ge, &dbg);
+  const std::string text = ge->message;
+  EXPECT_NE(text.find(bad), std::string::npos) << text;
+  EXPECT_NE(text.find("member 2 of 2"), std::string::npos) << text;
+  EXPECT_EQ(text.find(good), std::string::npos) << text;
+  g_error_free(ge);
+  g_free(dbg);
+  gst_message_unref(msg);
+  gst_element_set_state(e, GST_STATE_NULL);
+  gst_object_unref(bus);
+  gst_object_unref(e);
+}
+
+// The default model is looked for in $DFD_MODEL_DIR first.
+TEST(Element, DefaultModelFromDfdModelDir) {
+  const std::string dir = ::testing::TempDir() + "dfd-model-dir";
+  g_mkdir_with_parents(dir.c_str(), 0755);
+  const auto before = dfd::default_model_candidates();
+  g_setenv("DFD_MODEL_DIR", dir.c_str(), TRUE);
+  const auto cands = dfd::default_model_candidates();
+  ASSERT_GE(cands.size(), 3u);
+  EXPECT_EQ(cands[0], dir + "/mesonet/Meso4_DF.h5");
+  EXPECT_NE(dfd::find_default_model().rfind(dir, 0), 0u);  // not there (yet): the next place
+  const std::string flat = dir + "/Meso4_DF.h5";
+  {
+    std::ifstream in(mesonet_dir() + "/Meso4_DF.h5", std::ios::binary);
+    std::ofstream out(flat, std::ios::binary);
+    out << in.rdbuf();
+  }
+  EXPECT_EQ(dfd::find_default_model(), flat);
+  g_unsetenv("DFD_MODEL_DIR");
+  std::remove(flat.c_str());
+  EXPECT_EQ(dfd::default_model_candidates(), before);
 }
 
 // Live: a head far slower than the video never holds frames up; windows that
