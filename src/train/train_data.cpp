@@ -63,7 +63,7 @@ int label_of(const std::string& s) {  // 1 fake, 0 real, -1 neither
   return -1;
 }
 
-Dataset list_directory(const fs::path& root) {
+Dataset list_directory(const fs::path& root, bool include_images) {
   Dataset d;
   d.source = root.string();
   d.layout = "directory";
@@ -87,7 +87,7 @@ Dataset list_directory(const fs::path& root) {
     std::sort(files.begin(), files.end());
     for (const auto& f : files) {
       const std::string id = fs::relative(f, root).generic_string();
-      if (!has_video_extension(f.string())) {
+      if (!has_video_extension(f.string()) && !(include_images && has_image_extension(f.string()))) {
         d.ignored.push_back(id);
         continue;
       }
@@ -217,6 +217,15 @@ void atomic_write(const fs::path& path, const std::function<void(Writer&)>& fill
 
 }  // namespace
 
+bool has_image_extension(const std::string& path) {
+  static const char* exts[] = {".jpg", ".jpeg", ".png", ".bmp", ".webp"};
+  std::string lower = fs::path(path).extension().string();
+  for (auto& ch : lower) ch = char(std::tolower(static_cast<unsigned char>(ch)));
+  for (const char* e : exts)
+    if (lower == e) return true;
+  return false;
+}
+
 bool has_video_extension(const std::string& path) {
   static const char* exts[] = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".wmv", ".flv"};
   const std::string e = lower(fs::path(path).extension().string());
@@ -225,11 +234,11 @@ bool has_video_extension(const std::string& path) {
   return false;
 }
 
-Dataset list_dataset(const std::string& path) {
+Dataset list_dataset(const std::string& path, bool include_images) {
   std::error_code ec;
   const auto st = fs::status(path, ec);
   if (ec || !fs::exists(st)) throw DatasetError("dataset '" + path + "' does not exist");
-  if (fs::is_directory(st)) return list_directory(fs::path(path));
+  if (fs::is_directory(st)) return list_directory(fs::path(path), include_images);
   if (fs::is_regular_file(st)) {
     if (has_video_extension(path))
       throw DatasetError("dataset '" + path + "' is a single video; give a directory with real/ and fake/ or a CSV file");

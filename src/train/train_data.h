@@ -38,9 +38,12 @@ struct Dataset {
 // case; an optional header row; paths relative to the CSV's directory).
 // Throws DatasetError naming the problem: missing path, neither layout,
 // a bad CSV row or label, no videos at all.
-Dataset list_dataset(const std::string& path);
+// With include_images, still images (.jpg .jpeg .png .bmp .webp) count as
+// items too (deepfake-eval scores them; training needs videos).
+Dataset list_dataset(const std::string& path, bool include_images = false);
 
 bool has_video_extension(const std::string& path);
+bool has_image_extension(const std::string& path);
 
 enum class Split { Train, Validation, Test };
 const char* to_string(Split s);

@@ -1,0 +1,28 @@
+#include "scan_model.h"
+
+#include "model/family.h"
+
+namespace dfd {
+
+std::shared_ptr<const void> hold_scan_model(const ScanOptions& options, std::string* card_json, float* threshold) {
+  if (options.model.empty()) return nullptr;
+  ModelOptions mo;
+  mo.device = options.device.empty() ? "cpu" : options.device;
+  mo.num_threads = options.num_threads;
+  auto det = load_detector_shared(options.model, mo);
+  if (card_json) *card_json = det->card().to_json();
+  if (threshold) *threshold = det->card().threshold;
+  return det;
+}
+
+std::vector<ReportImage> render_report_crops(const ScanOptions& options, const Report& report, int per_track) {
+  if (options.model.empty()) return {};
+  ModelOptions mo;
+  mo.device = options.device.empty() ? "cpu" : options.device;
+  auto det = load_detector_shared(options.model, mo);
+  auto resnext = det->resnext_model();
+  if (!resnext) return {};  // pictures are drawn by the ResNeXt model's heatmap code only
+  return render_report_images(options, *resnext, most_suspicious(report, per_track));
+}
+
+}  // namespace dfd
