@@ -23,8 +23,9 @@
 
 #include "dfd_config.h"
 #include "report/html_report.h"
-#include "model/model.h"
+#include "model/family.h"
 #include "report/report.h"
+#include "element_options.h"
 #include "scan_runner.h"
 
 namespace {
@@ -32,30 +33,19 @@ namespace {
 using dfd::kExitError;
 using dfd::kExitUsage;
 
-const char* kUsage =
+const char* kUsageHead =
     "usage: deepfake-scan [OPTIONS] FILE\n"
     "Scans a video or an image for deepfaked faces with the deepfakedetect element.\n"
-    "  --model PATH             reference .pt checkpoint or .safetensors model\n"
-    "                           (default: an untrained demo model, with a warning)\n"
+    "  --model PATH             model file(s): .h5 (Keras MesoNet), .safetensors or .pt;\n"
+    "                           several, comma-separated, make an ensemble (default: the\n"
+    "                           shipped trained MesoNet, models/mesonet/Meso4_DF.h5)\n"
     "  --json PATH              write the JSON report there; - for stdout (default: -)\n"
     "  --html PATH              also write a self-contained HTML report there: verdict and\n"
     "                           confidence gauge, score chart per face track, the most\n"
     "                           suspicious crops with their heatmaps, model card\n"
     "  --html-crops N           crops (with heatmaps) per face track in the HTML (default 3)\n"
-    "  --face-detector KIND     haar (default), lbp, yunet or none (the whole frame is the face)\n"
-    "  --face-detector-model P  cascade XML or YuNet ONNX file\n"
-    "  --head MODE              auto (model card, default), reference or temporal\n"
-    "  --window-size N          crops per window (default 20)\n"
-    "  --window-stride N        new window every N crops (default 0 = window size)\n"
-    "  --interval N             analyse every Nth frame (default 1)\n"
-    "  --detect-interval N      run the face detector every N frames (default 1)\n"
-    "  --min-face-size N        pixels (default 40)\n"
-    "  --max-faces N            per frame (default 8)\n"
-    "  --crop-margin X          box growth before cropping (default 0)\n"
-    "  --threshold X            FAKE above it (default: the model card's, 0.5 unless trained here)\n"
-    "  --aggregation A          last, mean (default), max or ema\n"
-    "  --device D               cpu (default) or cuda\n"
-    "  --num-threads N          LibTorch threads (default: LibTorch's)\n"
+    ;
+const char* kUsageTail =
     "  --timeout S              give up (exit 1) after S seconds (default 0 = no limit)\n"
     "  --max-pixels N           refuse (exit 1) pictures and video frames larger than N pixels\n"
     "                           (width x height), from their declared size, before decoding\n"
@@ -72,6 +62,8 @@ const char* kUsage =
     "      picture or frames over --max-pixels, bad model, time limit, ... (one line on\n"
     "      stderr, no report written)\n"
     "  2   bad command line\n";
+
+std::string usage() { return std::string(kUsageHead) + dfd::element_options_usage() + kUsageTail; }
 
 struct Options {
   std::string input, json = "-", html, model;
@@ -90,7 +82,7 @@ std::string one_line(const std::string& msg) {
 }
 
 [[noreturn]] void usage_error(const std::string& msg) {
-  std::fprintf(stderr, "deepfake-scan: %s\n%s", one_line(msg).c_str(), kUsage);
+  std::fprintf(stderr, "deepfake-scan: %s\n%s", one_line(msg).c_str(), usage().c_str());
   std::exit(kExitUsage);
 }
 
@@ -109,12 +101,7 @@ bool parse_number(const std::string& s, double* out) {
 
 Options parse_args(int argc, char** argv) {
   Options o;
-  const std::map<std::string, std::string> prop_of = {
-      {"--face-detector", "face-detector"}, {"--face-detector-model", "face-detector-model"},
-      {"--head", "head"}, {"--window-size", "window-size"}, {"--window-stride", "window-stride"},
-      {"--interval", "interval"}, {"--detect-interval", "detect-interval"}, {"--min-face-size", "min-face-size"},
-      {"--max-faces", "max-faces"}, {"--crop-margin", "crop-margin"}, {"--threshold", "threshold"},
-      {"--aggregation", "aggregation"}, {"--device", "device"}, {"--num-threads", "num-threads"}};
+  const auto& prop_of = dfd::element_option_flags();
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     std::string value;
@@ -130,7 +117,7 @@ Options parse_args(int argc, char** argv) {
       return argv[++i];
     };
     if (a == "-h" || a == "--help") {
-      std::fputs(kUsage, stdout);
+      std::fputs(usage().c_str(), stdout);
       std::exit(0);
     } else if (a == "--model") {
       o.model = next();
@@ -170,60 +157,6 @@ Options parse_args(int argc, char** argv) {
   return o;
 }
 
-// The command line's element settings, checked against the element's own
-// property specs (types, enum nicks, ranges: a bad value is a usage error),
-// into the runner's options.
-void apply_element_options(const Options& opt, dfd::ScanOptions& so) {
-  static const std::map<std::string, std::string dfd::ScanOptions::*> strings = {
-      {"face-detector", &dfd::ScanOptions::face_detector},
-      {"face-detector-model", &dfd::ScanOptions::face_detector_model},
-      {"head", &dfd::ScanOptions::head},
-      {"aggregation", &dfd::ScanOptions::aggregation},
-      {"device", &dfd::ScanOptions::device}};
-  static const std::map<std::string, int dfd::ScanOptions::*> ints = {
-      {"window-size", &dfd::ScanOptions::window_size},   {"window-stride", &dfd::ScanOptions::window_stride},
-      {"interval", &dfd::ScanOptions::interval},         {"detect-interval", &dfd::ScanOptions::detect_interval},
-      {"min-face-size", &dfd::ScanOptions::min_face_size}, {"max-faces", &dfd::ScanOptions::max_faces},
-      {"num-threads", &dfd::ScanOptions::num_threads}};
-  static const std::map<std::string, double dfd::ScanOptions::*> doubles = {
-      {"crop-margin", &dfd::ScanOptions::crop_margin}, {"threshold", &dfd::ScanOptions::threshold}};
-  if (opt.props.empty()) return;
-  GstElement* detect = gst_element_factory_make("deepfakedetect", nullptr);
-  if (!detect) fail("the deepfakedetect element is not available (set GST_PLUGIN_PATH to the folder of libgstdeepfakedetect.so)");
-  gst_object_ref_sink(detect);
-  GObjectClass* klass = G_OBJECT_GET_CLASS(detect);
-  for (const auto& [k, v] : opt.props) {
-    GParamSpec* ps = g_object_class_find_property(klass, k.c_str());
-    if (!ps) fail("the element has no property " + k);
-    GValue val = G_VALUE_INIT;
-    g_value_init(&val, ps->value_type);
-    if (!gst_value_deserialize(&val, v.c_str())) usage_error("bad value '" + v + "' for --" + k);
-    GValue checked = G_VALUE_INIT;
-    g_value_init(&checked, ps->value_type);
-    g_value_copy(&val, &checked);
-    if (g_param_value_validate(ps, &checked)) usage_error("value '" + v + "' out of range for --" + k);
-    g_value_unset(&checked);
-    if (strings.count(k)) {
-      if (G_IS_PARAM_SPEC_ENUM(ps)) {
-        const GEnumValue* ev = g_enum_get_value(G_PARAM_SPEC_ENUM(ps)->enum_class, g_value_get_enum(&val));
-        if (!ev) usage_error("bad value '" + v + "' for --" + k);
-        so.*strings.at(k) = ev->value_nick;
-      } else {
-        const gchar* s = g_value_get_string(&val);
-        so.*strings.at(k) = s ? s : "";
-      }
-    } else if (ints.count(k) && G_VALUE_HOLDS_INT(&val)) {
-      so.*ints.at(k) = g_value_get_int(&val);
-    } else if (doubles.count(k) && G_VALUE_HOLDS_DOUBLE(&val)) {
-      so.*doubles.at(k) = g_value_get_double(&val);
-    } else {
-      fail("--" + k + " is not supported by the scan runner");
-    }
-    g_value_unset(&val);
-  }
-  gst_object_unref(detect);
-}
-
 // "FILE: what", unless the message already names the file.
 std::string scan_error_text(const std::string& input, const std::string& what) {
   if (what.find(input) != std::string::npos) return what;
@@ -253,19 +186,33 @@ int main(int argc, char** argv) {
   } catch (const dfd::ScanError& e) {
     fail(e.what());
   }
-  apply_element_options(opt, so);
+  try {
+    dfd::apply_element_options(opt.props, so);
+  } catch (const dfd::ElementOptionError& e) {
+    usage_error(e.what());
+  } catch (const std::exception& e) {
+    fail(e.what());
+  }
 
   // The model, loaded once here; the element gets the same instance
-  // (Model::load_shared, export_dynamic). Without --model the element makes
-  // its untrained seed-0 model; the HTML's heatmaps need the same one here.
-  std::shared_ptr<const dfd::Model> model;
+  // (load_detector_shared, export_dynamic). Without --model: the element's
+  // default, the shipped trained MesoNet, named explicitly so both share it.
+  if (so.model.empty()) {
+    so.model = dfd::find_default_model();
+    if (so.model.empty()) {
+      std::string where;
+      for (const auto& c : dfd::default_model_candidates()) where += " " + c;
+      fail("no --model given and the default model is not installed (looked in" + where + ")");
+    }
+  }
+  std::shared_ptr<const dfd::Detector> model;
   dfd::ModelOptions mopts;
   mopts.device = so.device.empty() ? "cpu" : so.device;
   mopts.num_threads = so.num_threads;
   try {
-    if (!opt.model.empty()) model = dfd::Model::load_shared(opt.model, mopts);
+    if (so.model.find(',') == std::string::npos) model = dfd::load_detector_shared(so.model, mopts);
   } catch (const std::exception& e) {
-    fail("cannot load model " + opt.model + ": " + e.what());
+    fail("cannot load model " + so.model + ": " + e.what());
   }
 
   dfd::ProgressBar bar = opt.quiet ? dfd::ProgressBar(stderr, false) : dfd::ProgressBar(stderr);
@@ -278,11 +225,12 @@ int main(int argc, char** argv) {
     report = dfd::run_scan(so, progress, model.get(), &warnings);
     bar.finish();
     if (!opt.html.empty()) {
-      std::shared_ptr<const dfd::Model> pictures = model ? model : dfd::Model::untrained(0, mopts);
       dfd::HtmlReportOptions ho;
-      ho.model_card_json = pictures->card().to_json();
-      // NO_FACE: no crop, so no heatmap (and no second decode).
-      ho.images = dfd::render_report_images(so, *pictures, dfd::most_suspicious(report, opt.html_crops));
+      if (model) {  // an ensemble has no single card or picture model
+        ho.model_card_json = model->card().to_json();
+        // NO_FACE: no crop, so no heatmap (and no second decode).
+        ho.images = dfd::render_report_images(so, *model, dfd::most_suspicious(report, opt.html_crops));
+      }
       ho.generator = std::string("deepfake-scan ") + DFD_VERSION;
       html = dfd::render_html_report(report, ho);
     }

@@ -5,7 +5,7 @@
 namespace dfd {
 
 std::shared_ptr<const void> hold_scan_model(const ScanOptions& options, std::string* card_json, float* threshold) {
-  if (options.model.empty()) return nullptr;
+  if (options.model.empty() || options.model.find(',') != std::string::npos) return nullptr;  // the element's default, or an ensemble
   ModelOptions mo;
   mo.device = options.device.empty() ? "cpu" : options.device;
   mo.num_threads = options.num_threads;
@@ -16,13 +16,11 @@ std::shared_ptr<const void> hold_scan_model(const ScanOptions& options, std::str
 }
 
 std::vector<ReportImage> render_report_crops(const ScanOptions& options, const Report& report, int per_track) {
-  if (options.model.empty()) return {};
+  if (options.model.empty() || options.model.find(',') != std::string::npos) return {};  // none, or an ensemble
   ModelOptions mo;
   mo.device = options.device.empty() ? "cpu" : options.device;
   auto det = load_detector_shared(options.model, mo);
-  auto resnext = det->resnext_model();
-  if (!resnext) return {};  // pictures are drawn by the ResNeXt model's heatmap code only
-  return render_report_images(options, *resnext, most_suspicious(report, per_track));
+  return render_report_images(options, *det, most_suspicious(report, per_track));
 }
 
 }  // namespace dfd

@@ -21,6 +21,7 @@
 
 #include "deepfakedetect-meta.h"
 #include "dfd_config.h"
+#include "faces/crop.h"
 #include "report/heatmap.h"
 
 namespace dfd {
@@ -642,7 +643,7 @@ bool is_analysable_media_type(const std::string& t) {
   return images.count(t) || containers.count(t);
 }
 
-Report run_scan(const ScanOptions& o, const ScanProgressCallback& progress, const Model* model,
+Report run_scan(const ScanOptions& o, const ScanProgressCallback& progress, const Detector* model,
                 std::vector<std::string>* warnings) {
   const double t0 = now_s();
   check_input(o.input);
@@ -651,11 +652,18 @@ Report run_scan(const ScanOptions& o, const ScanProgressCallback& progress, cons
   if (!is_analysable_media_type(media))
     throw ScanError(ScanErrorKind::NotMedia, name + ": not an image or a video" +
                                                  (media.empty() ? std::string() : " (content is " + media + ")"));
-  if (o.max_pixels > 0 && media.rfind("image/", 0) == 0) {
+  // A large picture takes seconds to decode (more on a loaded machine): the
+  // wait for its first frame grows with its declared size (1 s per
+  // megapixel), so that a large valid picture is never called corrupt.
+  double preroll_timeout_s = o.preroll_timeout_s;
+  if (media.rfind("image/", 0) == 0) {
     // A picture's declared size, before anything decodes it.
     uint64_t w = 0, h = 0;
-    if (declared_file_image_size(o.input, &w, &h) && w * h > o.max_pixels)
-      throw ScanError(ScanErrorKind::TooLarge, name + ": the picture is " + too_large_text(w, h, o.max_pixels));
+    if (declared_file_image_size(o.input, &w, &h)) {
+      if (o.max_pixels > 0 && w * h > o.max_pixels)
+        throw ScanError(ScanErrorKind::TooLarge, name + ": the picture is " + too_large_text(w, h, o.max_pixels));
+      if (preroll_timeout_s > 0) preroll_timeout_s += double(w) * double(h) / 1e6;
+    }
   }
   const std::string uri = to_uri(o.input);
 
@@ -700,7 +708,11 @@ Report run_scan(const ScanOptions& o, const ScanProgressCallback& progress, cons
   int window_size = o.window_size;
   if (model) {
     if (threshold < 0) threshold = model->card().threshold;
-    if (window_size <= 0) window_size = model->card().window_size;
+    if (window_size <= 0) {
+      const DetectorInfo& in = model->info();
+      // Per-crop detectors are scored one crop per window (see docs/element.md).
+      window_size = in.per_crop && !in.needs_window && !in.window_head ? 1 : model->card().window_size;
+    }
   }
   if (threshold < 0) threshold = 0.5f;
   if (window_size <= 0) window_size = 20;
@@ -762,11 +774,11 @@ Report run_scan(const ScanOptions& o, const ScanProgressCallback& progress, cons
     }
     // Only while no frame has been decoded: a frame that reached the element
     // proves the file decodes, and its analysis is bounded by timeout_s alone.
-    if (!prerolled && !chain.guard.frame_seen && decoding_since > 0 && o.preroll_timeout_s > 0 &&
-        now_s() - decoding_since > o.preroll_timeout_s) {
+    if (!prerolled && !chain.guard.frame_seen && decoding_since > 0 && preroll_timeout_s > 0 &&
+        now_s() - decoding_since > preroll_timeout_s) {
       abort_pipeline(pipeline.get(), det);
       char secs[32];
-      std::snprintf(secs, sizeof secs, "%g", o.preroll_timeout_s);
+      std::snprintf(secs, sizeof secs, "%g", preroll_timeout_s);
       throw ScanError(ScanErrorKind::Decode,
                       name + ": no frame could be decoded within " + secs + " s (truncated or corrupt file?)");
     }
@@ -883,8 +895,7 @@ Report run_scan(const ScanOptions& o, const ScanProgressCallback& progress, cons
   if (!model) {
     ReportModel& m = builder.meta().model;
     if (!m.trained && m.notice.empty()) m.notice = ModelCard{}.trust_notice();
-    if (o.model.empty()) m.source = "untrained:seed=0";  // the element's default
-    else if (m.source.empty()) m.source = o.model;
+    if (m.source.empty()) m.source = o.model.empty() ? find_default_model() : o.model;  // the element's default
   }
   Report r = builder.build(have_summary ? &summary : nullptr);
   if (!have_summary) r.stats.frames = frames;
@@ -936,7 +947,7 @@ std::vector<ImageRequest> verdict_crop(const Report& r) {
   return {q};
 }
 
-std::vector<ReportImage> render_report_images(const ScanOptions& o, const Model& model,
+std::vector<ReportImage> render_report_images(const ScanOptions& o, const Detector& model,
                                               const std::vector<ImageRequest>& requests, double started_s,
                                               int display_size) {
   std::vector<ReportImage> out;
@@ -1002,10 +1013,16 @@ std::vector<ReportImage> render_report_images(const ScanOptions& o, const Model&
           im.bbox = q->bbox;
           im.fake_probability = q->fake_probability;
           try {
-            FaceHeatmap h = face_heatmap(model, frame, q->bbox, q->cls, float(o.crop_margin), display_size);
-            const auto crop = encode_png(h.crop), heat = encode_png(h.heatmap);
-            im.crop_png.assign(crop.begin(), crop.end());
-            im.heatmap_png.assign(heat.begin(), heat.end());
+            const float margin = o.crop_margin >= 0 ? float(o.crop_margin) : model.info().crop_margin;
+            if (auto resnext = model.info().has_cam ? model.resnext_model() : nullptr) {
+              FaceHeatmap h = face_heatmap(*resnext, frame, q->bbox, q->cls, margin, display_size);
+              const auto crop = encode_png(h.crop), heat = encode_png(h.heatmap);
+              im.crop_png.assign(crop.begin(), crop.end());
+              im.heatmap_png.assign(heat.begin(), heat.end());
+            } else {  // no activation map for this architecture: the crop alone
+              const auto crop = encode_png(crop_face(frame, q->bbox, margin, display_size));
+              im.crop_png.assign(crop.begin(), crop.end());
+            }
           } catch (const std::invalid_argument&) {
             // The box misses this frame: keep the entry without pictures.
           }

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "report/html_report.h"
+#include "model/family.h"
 #include "model/model.h"
 #include "report/report.h"
 
@@ -39,7 +40,8 @@ struct ScanOptions {
   std::string input;        // a file path (or a file:// URI)
   std::string source_name;  // shown as the report's "source"; default: input
   // deepfakedetect properties (see docs/element.md); empty strings leave the element's default.
-  std::string model;        // path; empty: the element's untrained seed-0 model
+  std::string model;        // path(s), comma-separated for an ensemble; empty: the element's
+                            // default (the shipped trained MesoNet, dfd::find_default_model())
   std::string head = "auto";
   int window_size = 0;  // 0: the model card's
   int window_stride = 0;
@@ -49,7 +51,7 @@ struct ScanOptions {
   std::string face_detector_model;
   int min_face_size = 40;
   int max_faces = 8;
-  double crop_margin = 0.0;
+  double crop_margin = -1.0;  // negative: the model's own crop policy (MesoNet 0.2, ResNeXt 0)
   double threshold = -1;  // negative: the model card's
   std::string aggregation = "mean";
   std::string device = "cpu";
@@ -127,7 +129,7 @@ std::string too_large_text(uint64_t width, uint64_t height, uint64_t max_pixels)
 // otherwise they come from the element's messages. The pipeline's warnings
 // (e.g. "the model is UNTRAINED") are appended to `warnings` when given.
 Report run_scan(const ScanOptions& options, const ScanProgressCallback& progress = {},
-                const Model* model = nullptr, std::vector<std::string>* warnings = nullptr);
+                const Detector* model = nullptr, std::vector<std::string>* warnings = nullptr);
 
 // A face crop to draw: which frame, where, and for which class the heatmap.
 struct ImageRequest {
@@ -151,7 +153,9 @@ std::vector<ImageRequest> verdict_crop(const Report& report);
 // each request: the crop and its heatmap (face_heatmap) as PNG bytes. Stops
 // decoding after the last requested frame. Honours options.timeout_s (counted
 // from `started`, a steady-clock time in seconds; 0 = now) and cancel.
-std::vector<ReportImage> render_report_images(const ScanOptions& options, const Model& model,
+// Heatmaps only where the architecture has a class-activation map (ResNeXt);
+// other detectors (MesoNet) give the crop alone.
+std::vector<ReportImage> render_report_images(const ScanOptions& options, const Detector& model,
                                               const std::vector<ImageRequest>& requests, double started_s = 0,
                                               int display_size = 224);
 

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "clip.h"
+#include "slow_inference.h"
 #include "faces/crop.h"
 #include "deepfakedetect-meta.h"
 #include "model/family.h"
@@ -198,34 +199,6 @@ dfd::AnalyzerConfig lib_config(int window, int stride) {
 // A slow model, registered from outside the element: every WindowStage made
 // while this lives (the element makes its worker's at start) runs the model
 // through a wrapper that sleeps `ms` per classify_windows call (per batch).
-class SlowInference : public dfd::Inference {
- public:
-  SlowInference(std::shared_ptr<const dfd::Inference> inner, int ms) : inner_(std::move(inner)), ms_(ms) {}
-  std::vector<dfd::Feature> features(const std::vector<cv::Mat>& crops) const override { return inner_->features(crops); }
-  std::vector<dfd::Prediction> classify_frames(const std::vector<const dfd::Feature*>& f) const override {
-    return inner_->classify_frames(f);
-  }
-  std::vector<dfd::Prediction> classify_windows(const std::vector<std::vector<const dfd::Feature*>>& w,
-                                                dfd::HeadMode mode) const override {
-    std::this_thread::sleep_for(std::chrono::milliseconds(ms_));
-    return inner_->classify_windows(w, mode);
-  }
-
- private:
-  std::shared_ptr<const dfd::Inference> inner_;
-  int ms_;
-};
-
-struct ScopedSlowModel {
-  explicit ScopedSlowModel(int ms) {
-    dfd::set_inference_wrapper([ms](std::shared_ptr<const dfd::Inference> inner) {
-      return std::make_shared<SlowInference>(std::move(inner), ms);
-    });
-  }
-  ~ScopedSlowModel() { dfd::set_inference_wrapper(nullptr); }
-  ScopedSlowModel(const ScopedSlowModel&) = delete;
-  ScopedSlowModel& operator=(const ScopedSlowModel&) = delete;
-};
 
 }  // namespace
 

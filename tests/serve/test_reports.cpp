@@ -20,6 +20,7 @@
 #include "report/html_report.h"
 #include "scan_runner.h"
 #include "serve_test_util.h"
+#include "slow_inference.h"
 
 using namespace dfd;
 using nlohmann::json;
@@ -31,7 +32,7 @@ struct Media {
 };
 
 Media* media = nullptr;
-std::shared_ptr<const Model> model;
+std::shared_ptr<const Detector> model;
 
 ScanOptions options(const std::string& input) {
   ScanOptions o;
@@ -63,7 +64,7 @@ class Reports : public ::testing::Test {
     const std::string png = test::read_file(test::data_dir() + "/astronaut.png");
     test::write_file(media->truncated, png.substr(0, 4000));
     ASSERT_FALSE(test::env_or("DFD_SERVE_MODEL").empty()) << "DFD_SERVE_MODEL not set";
-    model = Model::load_shared(test::env_or("DFD_SERVE_MODEL"));
+    model = load_detector_shared(test::env_or("DFD_SERVE_MODEL"));
   }
   static void TearDownTestSuite() {
     for (const std::string& f : {media->clip, media->face, media->noface, media->text, media->truncated})
@@ -335,9 +336,10 @@ TEST_F(Reports, Errors) {
 }
 
 TEST_F(Reports, TimeLimitAndCancel) {
-  // A slow head (the element's test hook) and a one-second limit: the scan stops
-  // with Timeout soon after, even though the element blocks on its queue.
-  g_setenv("DFD_TEST_WORKER_DELAY_MS", "1500", TRUE);
+  // A slow head (registered from here, outside the element) and a one-second
+  // limit: the scan stops with Timeout soon after, even though the element
+  // blocks on its queue.
+  ScopedSlowModel slow(1500);
   ScanOptions o = options(media->clip);
   o.timeout_s = 1.0;
   auto t0 = std::chrono::steady_clock::now();
@@ -364,7 +366,6 @@ TEST_F(Reports, TimeLimitAndCancel) {
     EXPECT_EQ(e.kind(), ScanErrorKind::Cancelled) << e.what();
   }
   stopper.join();
-  g_unsetenv("DFD_TEST_WORKER_DELAY_MS");
   EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 20.0);
 }
 

@@ -484,11 +484,12 @@ TEST_F(Serve, ConcurrentRequestsAndTheServerKeepsAnswering) {
 }
 
 TEST(ServeLimits, BusyGives503AndSlowGives504) {
-  // A slow head (the element's test hook), one analysis at a time, 3 s limit.
-  ServerProcess s({"--max-concurrent", "1", "--timeout-s", "3"}, {{"DFD_TEST_WORKER_DELAY_MS", "1200"}});
+  // A clip far longer than the limit allows (600 frames, each with a face,
+  // against 1 s), one analysis at a time.
+  ServerProcess s({"--max-concurrent", "1", "--timeout-s", "1"});
   gchar* d = g_dir_make_tmp("dfd-serve-limits-XXXXXX", nullptr);
   const std::string path = std::string(d) + "/clip.avi";
-  test::make_clip(path, 12);
+  test::make_clip(path, 600);
   const std::string clip = test::read_file(path);
   g_remove(path.c_str());
   g_rmdir(d);
@@ -511,7 +512,7 @@ TEST(ServeLimits, BusyGives503AndSlowGives504) {
   expect_json_error(r, 503);
   EXPECT_FALSE(r.header("retry-after").empty());
   t.join();
-  // 3 windows x 1.2 s > 3 s: the first one ran out of time.
+  // 600 frames take far more than 1 s: the first one ran out of time.
   expect_json_error(slow, 504);
   expect_alive(client, s);
   // The slot is free again once the analysis has stopped.

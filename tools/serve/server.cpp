@@ -134,7 +134,7 @@ struct Conn {
 
 struct Server::Impl {
   ServerConfig config;
-  std::shared_ptr<const Model> model;
+  std::shared_ptr<const Detector> model;
   std::string model_path;  // what the elements are given (load_shared key)
   std::string card_json;
   std::string private_dir;
@@ -888,20 +888,17 @@ Server::Server(ServerConfig config) : impl_(std::make_unique<Impl>()) {
   mo.device = s.config.scan.device.empty() ? "cpu" : s.config.scan.device;
   mo.num_threads = s.config.scan.num_threads;
   try {
-    if (s.config.model.empty()) {
-      // The element's default (an untrained seed-0 model) as a file, so that
-      // every element of every request finds this one instance by path
-      // (Model::load_shared). The file is removed once loaded.
-      s.model_path = s.private_dir + "/untrained-seed0.safetensors";
-      write_safetensors(s.model_path, untrained_state_dict(0), Model::untrained_card(0));
-      s.model = Model::load_shared(s.model_path, mo);
-      g_remove(s.model_path.c_str());
-    } else {
-      s.model_path = s.config.model;
-      s.model = Model::load_shared(s.model_path, mo);
+    // The element's default (the shipped trained MesoNet) is named
+    // explicitly, so that every element of every request finds this one
+    // instance by path (load_detector_shared).
+    s.model_path = s.config.model.empty() ? find_default_model() : s.config.model;
+    if (s.model_path.empty()) {
+      std::string where;
+      for (const auto& c : default_model_candidates()) where += " " + c;
+      throw std::runtime_error("no --model given and the default model is not installed (looked in" + where + ")");
     }
+    s.model = load_detector_shared(s.model_path, mo);
   } catch (const std::exception& e) {
-    g_remove((s.private_dir + "/untrained-seed0.safetensors").c_str());
     g_remove((s.private_dir + "/" + kLockName).c_str());
     g_rmdir(s.private_dir.c_str());
     close(s.lock_fd);

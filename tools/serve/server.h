@@ -36,7 +36,7 @@ namespace dfd::serve {
 struct ServerConfig {
   std::string bind = "127.0.0.1";  // an IP address
   int port = 5000;                 // the original API's port; 0 = any free port
-  std::string model;               // empty: the untrained seed-0 model (responses say so)
+  std::string model;               // empty: the shipped trained MesoNet (dfd::find_default_model())
   size_t max_upload_bytes = 16u << 20;
   int max_concurrent = 2;
   double timeout_s = 120;          // per request, analysis and pictures
