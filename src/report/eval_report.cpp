@@ -78,25 +78,28 @@ std::vector<RocPoint> roc_curve(const std::vector<float>& scores, const std::vec
   return out;
 }
 
+namespace {
+// Scores and labels of the clips that were scanned (failed ones left out).
+void scanned(const std::vector<EvalClip>& clips, std::vector<float>* scores, std::vector<bool>* is_fake) {
+  for (const auto& c : clips)
+    if (!c.failed) {
+      scores->push_back(c.score);
+      is_fake->push_back(c.fake);
+    }
+}
+}  // namespace
+
 metrics::Summary EvalResult::summary() const {
   std::vector<float> s;
   std::vector<bool> f;
-  for (const auto& c : clips)
-    if (!c.failed) {
-      s.push_back(c.score);
-      f.push_back(c.fake);
-    }
+  scanned(clips, &s, &f);
   return metrics::summarize(s, f, threshold);
 }
 
 std::vector<RocPoint> EvalResult::roc() const {
   std::vector<float> s;
   std::vector<bool> f;
-  for (const auto& c : clips)
-    if (!c.failed) {
-      s.push_back(c.score);
-      f.push_back(c.fake);
-    }
+  scanned(clips, &s, &f);
   return roc_curve(s, f);
 }
 
