@@ -61,7 +61,6 @@ const std::map<std::string, std::vector<int64_t>>& reference_shapes() {
   return shapes;
 }
 
-namespace {
 std::string shape_str(const std::vector<int64_t>& s) {
   std::ostringstream o;
   o << "[";
@@ -69,7 +68,6 @@ std::string shape_str(const std::vector<int64_t>& s) {
   o << "]";
   return o.str();
 }
-}  // namespace
 
 void validate_state_dict(const StateDict& sd) {
   const auto& ref = reference_shapes();

@@ -28,6 +28,9 @@ const std::map<std::string, std::vector<int64_t>>& reference_shapes();
 // or dtype mismatches (up to a few of each) when `sd` is not the reference layout.
 void validate_state_dict(const StateDict& sd);
 
+// "[8192, 2048]": a shape as error messages print it.
+std::string shape_str(const std::vector<int64_t>& shape);
+
 // Deterministic untrained weights from a seed (Kaiming-normal convolutions,
 // identity batch norms, PyTorch's default uniform LSTM/linear init).
 StateDict untrained_state_dict(uint64_t seed);

@@ -1,5 +1,7 @@
 #include "model/mesonet_layout.h"
 
+#include "model/architecture.h"
+
 #include <algorithm>
 #include <cstring>
 #include <regex>
@@ -44,14 +46,6 @@ namespace {
 int bn_channels(MesoVariant v, size_t i) {
   static const int meso4[4] = {8, 8, 16, 16}, inception[4] = {11, 12, 16, 16};
   return v == MesoVariant::Meso4 ? meso4[i] : inception[i];
-}
-
-std::string shape_str(const std::vector<int64_t>& s) {
-  std::ostringstream o;
-  o << "[";
-  for (size_t i = 0; i < s.size(); ++i) o << (i ? ", " : "") << s[i];
-  o << "]";
-  return o.str();
 }
 
 std::map<std::string, std::vector<int64_t>> make_shapes(MesoVariant v) {
