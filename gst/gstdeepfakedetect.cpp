@@ -1819,12 +1819,3 @@ static void gst_deepfake_detect_class_init(GstDeepfakeDetectClass* klass) {
   gst_type_mark_as_plugin_api(ensemble_rule_get_type(), GstPluginAPIFlags(0));
   gst_type_mark_as_plugin_api(sync_get_type(), GstPluginAPIFlags(0));
 }
-
-// --------------------------------------------------------------- plugin
-
-static gboolean plugin_init(GstPlugin* plugin) { return GST_ELEMENT_REGISTER(deepfakedetect, plugin); }
-
-#define PACKAGE "deepfakedetect"
-GST_PLUGIN_DEFINE(GST_VERSION_MAJOR, GST_VERSION_MINOR, deepfakedetect,
-                  "Finds deepfaked faces in video (ResNeXt50+LSTM, LibTorch)", plugin_init, DFD_VERSION, "LGPL",
-                  "deepfakedetect", "https://github.com/deepfakedetect/deepfakedetect")
