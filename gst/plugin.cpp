@@ -1,9 +1,11 @@
 // The deepfakedetect plugin: registers every element it carries.
 #include "dfd_config.h"
 #include "gstdeepfakedetect.h"
+#include "publish/gstdeepfakemetapublish.h"
 
 static gboolean plugin_init(GstPlugin* plugin) {
   gboolean ok = GST_ELEMENT_REGISTER(deepfakedetect, plugin);
+  ok &= GST_ELEMENT_REGISTER(deepfakemetapublish, plugin);
   return ok;
 }
 
