@@ -8,11 +8,22 @@
 // with the verdict:
 //   0 REAL, 10 FAKE, 11 NO_FACE, 1 error (one line on stderr), 2 bad command line.
 // A progress bar goes to stderr while scanning when stderr is a terminal.
+// Many inputs (several files, directories, globs, or any of --output-dir,
+// --summary, --jobs, --resume): the many-file mode of tools/scan_batch/
+// (docs/scan.md): the model loaded once, --jobs scans at once, one report
+// per input, a summary, and exit 0 / 10 (FAKE found) / 1 (an input failed)
+// / 12 (both).
 // Linked with export_dynamic: the plugin binds to this program's copy of the
 // dfd library, so the model loaded here (for the report's checksum, the
 // heatmaps and to fail early) is the very instance the element uses.
 #include <gst/gst.h>
 
+#include <glib.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -26,6 +37,8 @@
 #include "model/family.h"
 #include "report/report.h"
 #include "element_options.h"
+#include "scan_batch/batch_progress.h"
+#include "scan_batch/batch_run.h"
 #include "scan_runner.h"
 
 namespace {
@@ -35,6 +48,7 @@ using dfd::kExitUsage;
 
 const char* kUsageHead =
     "usage: deepfake-scan [OPTIONS] FILE\n"
+    "       deepfake-scan [OPTIONS] [--output-dir DIR] [--summary FILE] INPUT...\n"
     "Scans a video or an image for deepfaked faces with the deepfakedetect element.\n"
     "  --model PATH             model file(s): .h5 (Keras MesoNet), .safetensors or .pt;\n"
     "                           several, comma-separated, make an ensemble (default: the\n"
@@ -51,6 +65,19 @@ const char* kUsageTail =
     "                           (width x height), from their declared size, before decoding\n"
     "                           (default 40000000 = 40 megapixels; 0 = no limit)\n"
     "  -q, --quiet              no progress bar and no verdict line on stderr\n"
+    "Many files (several INPUTs, a directory, a glob, or any of the options below):\n"
+    "  INPUT                    a file, a directory (walked recursively for video and picture\n"
+    "                           extensions), a quoted glob pattern, or a file:// URI\n"
+    "  --output-dir DIR         one JSON report per input there, named BASENAME-HASH.json\n"
+    "                           (HASH: of the file's absolute path); written whole or not at all\n"
+    "  --html-reports           also BASENAME-HASH.html per input (needs --output-dir)\n"
+    "  --summary FILE           one row per input: FILE.csv (CSV) or FILE.jsonl (JSON Lines)\n"
+    "  --jobs N                 scans at once (default: the CPUs, at most 4); --num-threads is\n"
+    "                           then the LibTorch threads of all of them together (default: the\n"
+    "                           CPUs), split between the scans\n"
+    "  --resume                 skip inputs whose report is already in --output-dir\n"
+    "  A table of the results goes to stdout; progress to stderr (one line redrawn on a\n"
+    "  terminal, a line per file otherwise). A bad file is a FAILED row; the others go on.\n"
     "  -h, --help               this text\n"
     "A progress bar (frames, fps, ETA) is drawn on stderr while scanning when stderr is a\n"
     "terminal.\n"
@@ -61,12 +88,22 @@ const char* kUsageTail =
     "  1   error: unreadable, empty, corrupt or truncated input, not an image or a video,\n"
     "      picture or frames over --max-pixels, bad model, time limit, ... (one line on\n"
     "      stderr, no report written)\n"
-    "  2   bad command line\n";
+    "  2   bad command line\n"
+    "Exit status with many files:\n"
+    "  0   every input scanned, none FAKE (REAL or NO_FACE)\n"
+    "  10  at least one FAKE, every input scanned\n"
+    "  1   at least one input failed, none FAKE\n"
+    "  12  at least one FAKE and at least one failed\n"
+    "  130 interrupted (SIGINT or SIGTERM): the summary lists what was done\n";
 
 std::string usage() { return std::string(kUsageHead) + dfd::element_options_usage() + kUsageTail; }
 
 struct Options {
   std::string input, json = "-", html, model;
+  std::vector<std::string> inputs;  // every non-option argument
+  std::string output_dir, summary;
+  bool html_reports = false, resume = false, json_given = false;
+  int jobs = 0;  // 0: not given
   int html_crops = 3;
   double timeout_s = 0;
   uint64_t max_pixels = dfd::kDefaultMaxPixels;
@@ -91,12 +128,31 @@ std::string one_line(const std::string& msg) {
   std::exit(kExitError);
 }
 
+bool ends_with(const std::string& s, const std::string& tail) {
+  return s.size() > tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+}
+
 bool parse_number(const std::string& s, double* out) {
   char* end = nullptr;
   const double v = std::strtod(s.c_str(), &end);
   if (s.empty() || !end || *end) return false;
   *out = v;
   return true;
+}
+
+// The many-file mode: more than one input, one that is a directory or an
+// unmatched-as-a-name glob, or an option that only it has.
+bool many_files(const Options& o) {
+  if (o.inputs.size() > 1 || !o.output_dir.empty() || !o.summary.empty() || o.jobs > 0 || o.resume || o.html_reports)
+    return true;
+  std::string in = o.inputs.front();
+  if (in.rfind("file://", 0) == 0) {
+    gchar* p = g_filename_from_uri(in.c_str(), nullptr, nullptr);
+    in = p ? p : "";
+    g_free(p);
+  }
+  if (g_file_test(in.c_str(), G_FILE_TEST_IS_DIR)) return true;
+  return !g_file_test(in.c_str(), G_FILE_TEST_EXISTS) && in.find_first_of("*?[") != std::string::npos;
 }
 
 Options parse_args(int argc, char** argv) {
@@ -123,6 +179,7 @@ Options parse_args(int argc, char** argv) {
       o.model = next();
     } else if (a == "--json") {
       o.json = next();
+      o.json_given = true;
     } else if (a == "--html") {
       o.html = next();
       if (o.html.empty() || o.html == "-") usage_error("--html needs a file path");
@@ -143,17 +200,39 @@ Options parse_args(int argc, char** argv) {
       o.max_pixels = uint64_t(n);
     } else if (a == "--quiet" || a == "-q") {
       o.quiet = true;
+    } else if (a == "--output-dir") {
+      o.output_dir = next();
+      if (o.output_dir.empty()) usage_error("--output-dir needs a directory");
+    } else if (a == "--html-reports") {
+      o.html_reports = true;
+    } else if (a == "--summary") {
+      o.summary = next();
+      if (!ends_with(o.summary, ".csv") && !ends_with(o.summary, ".jsonl"))
+        usage_error("--summary needs a file name ending in .csv or .jsonl, not '" + o.summary + "'");
+    } else if (a == "--jobs") {
+      const std::string v = next();
+      double n = 0;
+      if (!parse_number(v, &n) || n < 1 || n > 256 || n != double(int(n)))
+        usage_error("bad value '" + v + "' for --jobs (1 to 256)");
+      o.jobs = int(n);
+    } else if (a == "--resume") {
+      o.resume = true;
     } else if (prop_of.count(a)) {
       o.props[prop_of.at(a)] = next();
     } else if (a.rfind("-", 0) == 0 && a != "-") {
       usage_error("unknown option " + a);
-    } else if (o.input.empty()) {
-      o.input = a;
     } else {
-      usage_error("more than one input file");
+      o.inputs.push_back(a);
     }
   }
-  if (o.input.empty()) usage_error("no input file");
+  if (o.inputs.empty()) usage_error("no input file");
+  o.input = o.inputs.front();
+  if (many_files(o)) {
+    if (o.json_given) usage_error("--json names one report: with many files use --output-dir");
+    if (!o.html.empty()) usage_error("--html names one report: with many files use --output-dir and --html-reports");
+    if (o.html_reports && o.output_dir.empty()) usage_error("--html-reports needs --output-dir");
+    if (o.resume && o.output_dir.empty()) usage_error("--resume needs --output-dir (where the reports are)");
+  }
   return o;
 }
 
@@ -168,11 +247,10 @@ void write_file(const std::string& path, const std::string& text) {
   if (!out || !out.write(text.data(), std::streamsize(text.size())) || !out.flush()) fail("cannot write " + path);
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  const Options opt = parse_args(argc, argv);
-
+// The element options, checked against the element, and the model path
+// (the shipped default named explicitly, so that the element shares the
+// instance this program loads). Exits on error.
+dfd::ScanOptions base_options(const Options& opt) {
   dfd::ScanOptions so;
   so.input = opt.input;
   so.model = opt.model;
@@ -205,6 +283,11 @@ int main(int argc, char** argv) {
       fail("no --model given and the default model is not installed (looked in" + where + ")");
     }
   }
+  return so;
+}
+
+// Loads the model once (an ensemble: each element loads its members). Exits on error.
+std::shared_ptr<const dfd::Detector> load_model(const dfd::ScanOptions& so) {
   std::shared_ptr<const dfd::Detector> model;
   dfd::ModelOptions mopts;
   mopts.device = so.device.empty() ? "cpu" : so.device;
@@ -214,6 +297,12 @@ int main(int argc, char** argv) {
   } catch (const std::exception& e) {
     fail("cannot load model " + so.model + ": " + e.what());
   }
+  return model;
+}
+
+int scan_one(const Options& opt) {
+  const dfd::ScanOptions so = base_options(opt);
+  const std::shared_ptr<const dfd::Detector> model = load_model(so);
 
   dfd::ProgressBar bar = opt.quiet ? dfd::ProgressBar(stderr, false) : dfd::ProgressBar(stderr);
   dfd::ScanProgressCallback progress;
@@ -259,4 +348,74 @@ int main(int argc, char** argv) {
                  report.stats.elapsed_s, report.model.trained ? "" : " [UNTRAINED model: meaningless]");
   }
   return dfd::exit_code_for(report);
+}
+
+std::atomic<bool> g_interrupted{false};
+void on_interrupt(int) { g_interrupted.store(true); }
+
+// SIGINT/SIGTERM stop the running scans and start no more (the summary is
+// still written); a second one ends the program at once.
+void catch_interrupts() {
+  struct sigaction sa = {};
+  sa.sa_handler = on_interrupt;
+  sa.sa_flags = SA_RESETHAND;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
+int scan_many(const Options& opt) {
+  dfd::ScanOptions so = base_options(opt);
+  const int cpus = std::max(1, int(g_get_num_processors()));
+  dfd::BatchOptions bo;
+  bo.jobs = opt.jobs > 0 ? opt.jobs : std::min(cpus, 4);
+  // One LibTorch thread budget for the run: each scan's streaming thread gets
+  // its own OpenMP team of num_threads, so the budget is divided.
+  so.num_threads = dfd::threads_per_scan(so.num_threads > 0 ? so.num_threads : cpus, bo.jobs);
+  const std::shared_ptr<const dfd::Detector> model = load_model(so);
+  bo.scan = so;
+  bo.output_dir = opt.output_dir;
+  bo.html = opt.html_reports;
+  bo.html_crops = opt.html_crops;
+  bo.resume = opt.resume;
+  bo.cancel = &g_interrupted;
+
+  std::vector<std::string> notes, warnings;
+  const std::vector<dfd::BatchInput> inputs = dfd::expand_inputs(opt.inputs, &notes);
+  if (!opt.quiet)
+    for (const auto& n : notes) std::fprintf(stderr, "deepfake-scan: %s\n", one_line(n).c_str());
+  dfd::BatchProgress progress(stderr, inputs.size(), isatty(fileno(stderr)), opt.quiet);
+  dfd::BatchObserver observer;
+  observer.started = [&](size_t) { progress.started(); };
+  observer.finished = [&](size_t, const dfd::BatchRow& row) { progress.finished(row); };
+  catch_interrupts();
+  std::vector<dfd::BatchRow> rows;
+  try {
+    rows = dfd::run_batch(inputs, bo, model.get(), observer, &warnings);
+  } catch (const std::exception& e) {
+    fail(e.what());
+  }
+  progress.finish();
+  const std::string table = dfd::summary_table(rows);
+  std::fwrite(table.data(), 1, table.size(), stdout);
+  std::fflush(stdout);
+  if (!opt.summary.empty()) {
+    try {
+      dfd::write_file_atomically(opt.summary, ends_with(opt.summary, ".csv") ? dfd::summary_csv(rows)
+                                                                              : dfd::summary_jsonl(rows));
+    } catch (const std::exception& e) {
+      fail(e.what());
+    }
+  }
+  if (!opt.quiet)
+    for (const auto& w : warnings) std::fprintf(stderr, "deepfake-scan: warning: %s\n", one_line(w).c_str());
+  if (g_interrupted.load()) return 130;
+  return dfd::batch_exit_code(rows);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Options opt = parse_args(argc, argv);
+  return many_files(opt) ? scan_many(opt) : scan_one(opt);
 }
