@@ -131,7 +131,10 @@ FaceStageOutput FaceStage::process(const cv::Mat& bgr, const FrameTimes& times) 
       CropFrame c;
       c.times = times;
       c.box = f.box;
-      c.crop = crop_face(bgr, f.box, config_.crop_margin, config_.crop_size);  // a new image, not a view
+      // A new image, not a view of the frame.
+      c.crop = config_.align && t.has_landmarks
+                   ? crop_face_aligned(bgr, f.box, t.landmarks[0], t.landmarks[1], config_.crop_margin, config_.crop_size)
+                   : crop_face(bgr, f.box, config_.crop_margin, config_.crop_size);
       f.cropped = true;
       if (auto job = push_crop(f.track_id, std::move(c))) out.windows.push_back(std::move(*job));
     }

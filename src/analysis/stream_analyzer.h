@@ -61,6 +61,7 @@ struct AnalyzerConfig {
   int window_stride = 0;         // a new window every N analysed crops of a track; 0 = window_size
   float crop_margin = 0.f;       // box growth before cropping (the reference crops tight; MesoNet 0.2)
   int crop_size = 112;           // crops are crop_size x crop_size (the detector's input_size)
+  bool align = false;            // turn crops so the eyes are level (needs landmarks: YuNet; others crop as usual)
   HeadMode head = HeadMode::Reference;
   Aggregation aggregation = Aggregation::Mean;
   float ema_alpha = 0.3f;

@@ -1,14 +1,16 @@
-// Face detectors: OpenCV's Haar cascade (default, needs only Debian's
-// opencv-data), YuNet through cv::FaceDetectorYN when an ONNX model is given,
-// and "none" (the whole frame is the face).
+// Face detectors: OpenCV's Haar and LBP cascades (Debian's opencv-data),
+// YuNet through cv::FaceDetectorYN (the shipped ONNX unless another is
+// given), and "none" (the whole frame is the face).
 #include "faces/face_detector.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cmath>
 #include <fstream>
 #include <opencv2/imgproc.hpp>
 #include <opencv2/objdetect.hpp>
 #include <stdexcept>
+#include <sys/stat.h>
 
 #include "dfd_config.h"
 
@@ -64,6 +66,13 @@ cv::Mat downscale(const cv::Mat& src, double scale) {
   // for the cascade to fire on.
   cv::resize(src, out, sz, 0, 0, cv::INTER_AREA);
   return out;
+}
+
+// Every default-model place joined, for the error when none holds the file.
+std::string joined(const std::vector<std::string>& v) {
+  std::string s;
+  for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;
+  return s;
 }
 
 cv::Rect upscale(const cv::Rect2f& r, double scale, const cv::Size& frame) {
@@ -148,6 +157,12 @@ class HaarDetector : public FaceDetector {
 class YuNetDetector : public FaceDetector {
  public:
   explicit YuNetDetector(const FaceDetectorConfig& c) : config_(c) {
+    if (config_.model_path.empty()) {
+      config_.model_path = find_default_yunet();
+      if (config_.model_path.empty())
+        throw std::runtime_error("YuNet model: no face-detector-model given and the shipped " +
+                                 std::string(kDefaultYuNetFile) + " is in none of: " + joined(default_yunet_candidates()));
+    }
     require_readable(config_.model_path, "YuNet model");
     try {
       net_ = cv::FaceDetectorYN::create(config_.model_path, "", cv::Size(320, 320), config_.score_threshold);
@@ -164,14 +179,23 @@ class YuNetDetector : public FaceDetector {
     else if (frame.channels() == 4) cv::cvtColor(frame, bgr, cv::COLOR_BGRA2BGR);
     const double scale = bounded_scale(bgr, detect_scale(bgr, config_.detect_max_side), config_);
     cv::Mat small = downscale(bgr, scale);
-    net_->setInputSize(small.size());
-    cv::Mat faces;  // one row per face: x, y, w, h, 5 landmarks (10), score
+    // The network sees the whole downscaled frame (no letterbox): input size
+    // changes only when the frame size does, so OpenCV reuses its buffers.
+    if (small.size() != input_size_) {
+      net_->setInputSize(small.size());
+      input_size_ = small.size();
+    }
+    cv::Mat faces;  // one row per face: x, y, w, h, 5 landmarks (x, y), score
     net_->detect(small, faces);
 
     std::vector<Detection> dets;
     for (int i = 0; i < faces.rows; ++i) {
       const float* r = faces.ptr<float>(i);
-      dets.push_back({upscale(cv::Rect2f(r[0], r[1], r[2], r[3]), scale, frame.size()), r[14]});
+      Detection d{upscale(cv::Rect2f(r[0], r[1], r[2], r[3]), scale, frame.size()), r[14]};
+      d.has_landmarks = true;
+      for (int k = 0; k < kLandmarks; ++k)
+        d.landmarks[size_t(k)] = cv::Point2f(float(r[4 + 2 * k] / scale), float(r[5 + 2 * k] / scale));
+      dets.push_back(d);
     }
     return finish(std::move(dets), config_);
   }
@@ -179,6 +203,7 @@ class YuNetDetector : public FaceDetector {
  private:
   FaceDetectorConfig config_;
   cv::Ptr<cv::FaceDetectorYN> net_;
+  cv::Size input_size_;
 };
 
 // The reference classifies the whole frame when it finds no face; this makes
@@ -193,6 +218,29 @@ class WholeFrameDetector : public FaceDetector {
 };
 
 }  // namespace
+
+const char* const kDefaultYuNetFile = "yunet/face_detection_yunet_2022mar.onnx";
+
+std::vector<std::string> default_yunet_candidates() {
+  std::vector<std::string> out;
+  const std::string file(kDefaultYuNetFile);
+  const char* env = std::getenv("DFD_MODEL_DIR");
+  if (env && *env) {
+    out.push_back(std::string(env) + "/" + file);
+    out.push_back(std::string(env) + "/" + file.substr(file.rfind('/') + 1));
+  }
+  out.push_back(std::string(DFD_INSTALLED_MODEL_DIR) + "/" + file);
+  out.push_back(std::string(DFD_SOURCE_MODEL_DIR) + "/" + file);
+  return out;
+}
+
+std::string find_default_yunet() {
+  for (const auto& p : default_yunet_candidates()) {
+    struct stat st;
+    if (::stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode)) return p;
+  }
+  return "";
+}
 
 std::unique_ptr<FaceDetector> FaceDetector::create(const FaceDetectorConfig& config) {
   switch (config.kind) {

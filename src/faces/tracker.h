@@ -1,5 +1,7 @@
-// Greedy IoU tracker: detections are matched to live tracks by overlap, new
-// tracks get the next id, tracks unseen for too many frames expire.
+// Greedy IoU tracker: detections are matched to live tracks by overlap (with
+// the box where the track's motion puts it, then with its last box), then by
+// centre distance relative to the face size; new tracks get the next id,
+// tracks unseen for too many frames expire.
 #pragma once
 #include <cstdint>
 #include <opencv2/core.hpp>
@@ -16,10 +18,14 @@ struct Track {
   int64_t first_seen = -1;
   int frames_unseen = 0;     // detection rounds without a match (since the last one)
   float vx = 0.f, vy = 0.f;  // box centre velocity, pixels per frame (from the last matches)
-  // Where the box should be on `frame`, moving at the track's velocity. With
-  // detection every few frames this keeps boxes on moving faces and keeps
-  // the overlap high enough to hold the track's id.
-  cv::Rect predicted(int64_t frame) const;
+  bool has_landmarks = false;  // the last matching detection's landmarks (YuNet), moved with the box
+  Landmarks landmarks{};
+  // Where the box should be on `frame`, moving at the track's velocity for
+  // at most `max_frames` frames (a lost face is more likely near where it
+  // was than far along a line fitted to jittery boxes). With detection every
+  // few frames this keeps boxes on moving faces and keeps the overlap high
+  // enough to hold the track's id.
+  cv::Rect predicted(int64_t frame, int max_frames = 1 << 30) const;
 };
 
 struct TrackerConfig {
@@ -31,6 +37,8 @@ struct TrackerConfig {
   // Without enough overlap, a detection whose centre lies within this many
   // box sizes of a track's predicted centre (and of similar size) continues it.
   float max_centre_distance = 1.0f;
+  // Motion is extrapolated over at most this many frames since the last match.
+  int max_predict_frames = 10;
 };
 
 class Tracker {

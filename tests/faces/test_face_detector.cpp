@@ -2,8 +2,12 @@
 // 512x512). The true face, measured once by eye from the image (hairline to
 // chin, cheek to cheek), is about x 175..275, y 70..180.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <opencv2/imgcodecs.hpp>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <opencv2/imgproc.hpp>
 #include <stdexcept>
 #include <string>
@@ -199,16 +203,22 @@ TEST(FaceDetector, DefaultCascadeIsTheConfiguredOne) {
   EXPECT_EQ(FaceDetector::create(c)->detect(astronaut()).size(), 1u);
 }
 
-TEST(FaceDetector, YuNetWithoutModelThrows) {
+TEST(FaceDetector, YuNetMissingOrBadModelThrowsNamingThePath) {
   FaceDetectorConfig c;
   c.kind = DetectorKind::YuNet;
-  EXPECT_THROW(FaceDetector::create(c), std::runtime_error);
   c.model_path = "/nonexistent/yunet.onnx";
   try {
     FaceDetector::create(c);
     FAIL() << "no exception";
   } catch (const std::runtime_error& e) {
     EXPECT_NE(std::string(e.what()).find("/nonexistent/yunet.onnx"), std::string::npos) << e.what();
+  }
+  c.model_path = DFD_TEST_DATA_DIR "/astronaut.png";  // exists, not an ONNX file
+  try {
+    FaceDetector::create(c);
+    FAIL() << "no exception";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("astronaut.png"), std::string::npos) << e.what();
   }
 }
 
@@ -261,6 +271,128 @@ TEST(FaceDetector, SmallFacesInA720pFrameSurviveTheDownscale) {
   EXPECT_EQ(haar(480, 40, 8)->detect(frame).size(), 4u);
   // Asking only for faces of 100 px and more lets it detect at 480 px: none of these.
   EXPECT_EQ(haar(480, 100, 8)->detect(frame).size(), 0u);
+}
+
+// --- YuNet, the shipped model (models/yunet/face_detection_yunet_2022mar.onnx)
+
+std::unique_ptr<FaceDetector> yunet(int max_side = 480, int min_face = 40, int max_faces = 8) {
+  FaceDetectorConfig c;
+  c.kind = DetectorKind::YuNet;  // model_path empty: the shipped file
+  c.detect_max_side = max_side;
+  c.min_face_size = min_face;
+  c.max_faces = max_faces;
+  return FaceDetector::create(c);
+}
+
+TEST(YuNet, ShippedModelIsFoundWithoutAPath) {
+  const std::string found = find_default_yunet();
+  ASSERT_FALSE(found.empty());
+  EXPECT_EQ(found, std::string(DFD_SOURCE_MODEL_DIR) + "/" + kDefaultYuNetFile);  // run from the build tree
+  EXPECT_NO_THROW(yunet());
+}
+
+TEST(YuNet, DfdModelDirComesFirst) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("dfd-yunet-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  ::setenv("DFD_MODEL_DIR", dir.c_str(), 1);
+  const auto cands = default_yunet_candidates();
+  ASSERT_EQ(cands.size(), 4u);
+  EXPECT_EQ(cands[0], dir.string() + "/yunet/face_detection_yunet_2022mar.onnx");
+  EXPECT_EQ(cands[1], dir.string() + "/face_detection_yunet_2022mar.onnx");
+  EXPECT_EQ(cands[2], std::string(DFD_INSTALLED_MODEL_DIR) + "/" + kDefaultYuNetFile);
+  EXPECT_EQ(cands[3], std::string(DFD_SOURCE_MODEL_DIR) + "/" + kDefaultYuNetFile);
+  // Nothing there yet: the next place. A copy directly in the folder: that one.
+  EXPECT_NE(find_default_yunet().rfind(dir.string(), 0), 0u);
+  fs::copy_file(std::string(DFD_SOURCE_MODEL_DIR) + "/" + kDefaultYuNetFile, dir / "face_detection_yunet_2022mar.onnx");
+  EXPECT_EQ(find_default_yunet(), cands[1]);
+  // A file that is no ONNX there: the detector names it.
+  { std::ofstream(dir / "face_detection_yunet_2022mar.onnx", std::ios::trunc) << "not a network"; }
+  try {
+    yunet();
+    ADD_FAILURE() << "no exception";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find(cands[1]), std::string::npos) << e.what();
+  }
+  ::unsetenv("DFD_MODEL_DIR");
+  fs::remove_all(dir);
+}
+
+TEST(YuNet, FindsTheAstronautWithLandmarks) {
+  const auto dets = yunet()->detect(astronaut());
+  ASSERT_EQ(dets.size(), 1u);
+  const Detection& d = dets[0];
+  EXPECT_GT(iou(d.box, kTrueFace), 0.5f) << d.box;
+  EXPECT_TRUE(centre_inside(d.box, kTrueFace)) << d.box;
+  EXPECT_GT(d.score, 0.6f);
+  ASSERT_TRUE(d.has_landmarks);
+  for (const auto& p : d.landmarks) EXPECT_TRUE(d.box.contains(cv::Point(p))) << p << " outside " << d.box;
+  // Right eye (image left), left eye, nose, mouth corners: where a face has them.
+  const auto& l = d.landmarks;
+  EXPECT_LT(l[0].x, l[1].x);
+  EXPECT_LT(l[3].x, l[4].x);
+  EXPECT_LT(std::max(l[0].y, l[1].y), l[2].y);  // eyes above the nose tip
+  EXPECT_LT(l[2].y, std::min(l[3].y, l[4].y));  // nose tip above the mouth
+  EXPECT_GT(l[2].x, l[0].x);
+  EXPECT_LT(l[2].x, l[1].x);
+  EXPECT_NEAR(l[0].y, l[1].y, 8.f);  // the portrait is upright
+}
+
+TEST(YuNet, ReducedInputSizeMapsBoxesAndLandmarksBack) {
+  // The portrait at 720x720 in a black 1280x720 frame, detected on a 320x180 copy.
+  const double s = 720.0 / 512.0;
+  cv::Mat frame(720, 1280, CV_8UC3, cv::Scalar::all(0)), big;
+  cv::resize(astronaut(), big, cv::Size(720, 720), 0, 0, cv::INTER_LINEAR);
+  big.copyTo(frame(cv::Rect(280, 0, 720, 720)));
+  const cv::Rect truth = scaled(kTrueFace, s, {280, 0});
+  const auto full = yunet(0)->detect(frame);
+  const auto small = yunet(320)->detect(frame);
+  ASSERT_EQ(full.size(), 1u);
+  ASSERT_EQ(small.size(), 1u);
+  EXPECT_GT(iou(small[0].box, truth), 0.5f) << small[0].box << " vs " << truth;
+  EXPECT_GT(iou(small[0].box, full[0].box), 0.7f) << small[0].box << " vs " << full[0].box;
+  for (int k = 0; k < kLandmarks; ++k)  // within 10 % of the face size of full resolution's (4x coarser input)
+    EXPECT_LT(cv::norm(small[0].landmarks[size_t(k)] - full[0].landmarks[size_t(k)]), 0.1 * truth.width) << k;
+}
+
+TEST(YuNet, ThreeFacesLargestFirst) {
+  const Tiles t = three_tiles();
+  const auto dets = yunet(0)->detect(t.frame);
+  ASSERT_EQ(dets.size(), 3u);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_GT(iou(dets[size_t(i)].box, t.faces[i]), 0.5f) << i << ": " << dets[size_t(i)].box << " vs " << t.faces[i];
+    EXPECT_TRUE(dets[size_t(i)].has_landmarks);
+    EXPECT_TRUE(t.faces[i].contains(cv::Point(dets[size_t(i)].landmarks[2]))) << i;  // its own nose
+  }
+  EXPECT_EQ(yunet(0, 40, 2)->detect(t.frame).size(), 2u);  // max_faces
+  EXPECT_EQ(yunet(0, 70, 8)->detect(t.frame).size(), 2u);  // min_face_size drops the 57 px face
+}
+
+TEST(YuNet, NothingOnBlankOrNoiseFrames) {
+  auto d = yunet();
+  EXPECT_TRUE(d->detect(cv::Mat(480, 640, CV_8UC3, cv::Scalar::all(0))).empty());
+  EXPECT_TRUE(d->detect(cv::Mat(720, 1280, CV_8UC3, cv::Scalar(128, 128, 128))).empty());
+  EXPECT_TRUE(d->detect(cv::Mat()).empty());
+  cv::RNG rng(12345);
+  for (int i = 0; i < 3; ++i) {
+    cv::Mat noise(480, 640, CV_8UC3);
+    rng.fill(noise, cv::RNG::UNIFORM, 0, 256);
+    EXPECT_TRUE(d->detect(noise).empty()) << "noise frame " << i;
+  }
+}
+
+TEST(YuNet, AcceptsBgraAndGrayAndFrameSizeChanges) {
+  cv::Mat bgra, gray;
+  cv::cvtColor(astronaut(), bgra, cv::COLOR_BGR2BGRA);
+  cv::cvtColor(astronaut(), gray, cv::COLOR_BGR2GRAY);
+  auto d = yunet();
+  cv::Mat wide(300, 900, CV_8UC3, cv::Scalar::all(0));
+  for (const cv::Mat& m : {bgra, gray, astronaut()}) {
+    const auto dets = d->detect(m);
+    ASSERT_EQ(dets.size(), 1u);
+    EXPECT_GT(iou(dets[0].box, kTrueFace), 0.5f);
+    EXPECT_TRUE(d->detect(wide).empty());  // another input size in between
+  }
 }
 
 }  // namespace dfd

@@ -1,6 +1,7 @@
 // Greedy IoU tracker: identities, expiry, coasting, reset.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <set>
 
 #include <vector>
@@ -183,6 +184,134 @@ TEST(Tracker, VelocityKeepsAFastFaceAcrossSparseDetections) {
   const auto c = t.coast(42);
   ASSERT_FALSE(c.empty());
   EXPECT_NEAR(c.back().box.x, 100 + 14 * 42, 3);
+}
+
+
+// --- tracks that hold: synthetic box sequences -----------------------------
+
+namespace {
+// Deterministic jitter in [-amp, amp].
+int jitter(int i, int amp) { return int(std::lround(amp * std::sin(i * 2.3 + 0.7))); }
+
+std::set<uint64_t> ids_over(Tracker& t, const std::vector<std::vector<Detection>>& frames) {
+  std::set<uint64_t> out;
+  for (size_t f = 0; f < frames.size(); ++f)
+    for (const auto& tr : t.update(frames[f], int64_t(f))) out.insert(tr.id);
+  return out;
+}
+}  // namespace
+
+TEST(TracksHold, AFaceLostForAFewFramesKeepsItsId) {
+  // A 120 px face jittering by up to 10 px, missed on frames 40..51 (12
+  // frames, under the 15-frame expiry). Its last two boxes before the gap
+  // jump 20 px right each: the fitted velocity then points well away from
+  // where the face comes back, so only its last box finds it again.
+  std::vector<std::vector<Detection>> frames(90);
+  for (int f = 0; f < 90; ++f) {
+    if (f >= 40 && f < 52) continue;
+    int x = 300 + jitter(f, 10), y = 200 + jitter(f + 5, 10);
+    if (f == 38) x = 320;
+    if (f == 39) x = 340;
+    frames[size_t(f)] = {det(x, y, 120 + jitter(f + 9, 6), 120 + jitter(f + 9, 6))};
+  }
+  Tracker t;
+  EXPECT_EQ(ids_over(t, frames), (std::set<uint64_t>{1}));
+  EXPECT_TRUE(t.take_expired().empty());
+}
+
+TEST(TracksHold, RepeatedDropoutsWithSparseDetection) {
+  // Detection every 3rd frame; the detector misses the face on 3 of every 10 rounds.
+  Tracker t;
+  std::set<uint64_t> seen;
+  for (int f = 0, round = 0; f < 300; f += 3, ++round) {
+    std::vector<Detection> d;
+    if (round % 10 >= 3) d.push_back(det(500 + jitter(f, 8), 300 + jitter(f + 1, 8), 90, 90));
+    for (const auto& tr : t.update(d, f)) seen.insert(tr.id);
+  }
+  EXPECT_EQ(seen, (std::set<uint64_t>{1}));
+}
+
+TEST(TracksHold, AFaceBackAfterExpiryOrElsewhereIsNew) {
+  Tracker t;  // max_unseen 15
+  t.update({det(300, 300)}, 0);
+  t.update({}, 10);
+  EXPECT_TRUE(t.take_expired().empty());
+  t.update({}, 16);  // 16 frames unseen: expired
+  EXPECT_EQ(t.take_expired(), (Ids{1}));
+  EXPECT_EQ(ids(t.update({det(300, 300)}, 17)), (Ids{2}));
+  // Lost for a few frames, back three face sizes away: another face.
+  t.update({}, 18);
+  EXPECT_EQ(ids(t.update({det(600, 300)}, 20)), (Ids{3}));
+}
+
+TEST(TracksHold, TwoFacesCrossingKeepTheirIds) {
+  // Face A moves right, B left, 9 px a frame, 30 px apart vertically: they
+  // overlap for about 20 frames (IoU up to 0.5) and the detector lists them
+  // in varying order.
+  Tracker t;
+  for (int f = 0; f <= 60; ++f) {
+    const Detection a = det(100 + 9 * f + jitter(f, 3), 200 + jitter(f + 3, 3));
+    const Detection b = det(640 - 9 * f + jitter(f + 7, 3), 230 + jitter(f + 11, 3));
+    const bool swap = (f / 3) % 2;
+    auto out = swap ? t.update({b, a}, f) : t.update({a, b}, f);
+    ASSERT_EQ(out.size(), 2u);
+    const Track& ta = out[swap ? 1 : 0];
+    const Track& tb = out[swap ? 0 : 1];
+    EXPECT_EQ(ta.id, 1u) << "frame " << f;
+    EXPECT_EQ(tb.id, 2u) << "frame " << f;
+  }
+}
+
+TEST(TracksHold, CrossingWithADropoutAtTheCrossing) {
+  // As above, but B is missed for 4 frames while the boxes overlap most:
+  // A must not take B's id, and B comes back as itself.
+  Tracker t;
+  for (int f = 0; f <= 60; ++f) {
+    const Detection a = det(100 + 9 * f, 200), b = det(640 - 9 * f, 230);
+    const bool b_missed = f >= 28 && f < 32;
+    auto out = b_missed ? t.update({a}, f) : t.update({a, b}, f);
+    ASSERT_EQ(out[0].id, 1u) << "frame " << f;
+    if (!b_missed) EXPECT_EQ(out[1].id, 2u) << "frame " << f;
+  }
+}
+
+TEST(TracksHold, AFastFaceIsFollowed) {
+  // 80 px face crossing 1280 px in 30 frames (40 px a frame: IoU 0.33 with
+  // its last box), with one frame missed.
+  Tracker t;
+  std::set<uint64_t> seen;
+  for (int f = 0; f < 30; ++f) {
+    if (f == 15) continue;
+    for (const auto& tr : t.update({det(40 * f, 300 + jitter(f, 4), 80, 80)}, f)) seen.insert(tr.id);
+  }
+  EXPECT_EQ(seen, (std::set<uint64_t>{1}));
+}
+
+TEST(TracksHold, PredictionIsBoundedAndLandmarksFollowTheBox) {
+  TrackerConfig c;
+  c.max_predict_frames = 4;
+  Tracker t(c);
+  Detection d = det(100, 100);
+  d.has_landmarks = true;
+  d.landmarks = {cv::Point2f(130, 130), cv::Point2f(170, 130), cv::Point2f(150, 150), cv::Point2f(135, 175),
+                 cv::Point2f(165, 175)};
+  t.update({d}, 0);
+  Detection e = det(110, 100);
+  e.has_landmarks = true;
+  e.landmarks = d.landmarks;
+  for (auto& p : e.landmarks) p.x += 10;
+  auto out = t.update({e}, 1);  // velocity 10 px/frame
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_TRUE(out[0].has_landmarks);
+  EXPECT_FLOAT_EQ(out[0].landmarks[0].x, 140.f);
+  // Coasting 2 frames: moved 20 px, landmarks too. 10 frames: only 4 frames' worth.
+  auto c2 = t.coast(3);
+  EXPECT_EQ(c2[0].box.x, 130);
+  EXPECT_FLOAT_EQ(c2[0].landmarks[0].x, 160.f);
+  auto c10 = t.coast(11);
+  EXPECT_EQ(c10[0].box.x, 150);
+  EXPECT_FLOAT_EQ(c10[0].landmarks[1].x, 220.f);
+  EXPECT_EQ(t.tracks()[0].box.x, 110);  // coasting changes nothing stored
 }
 
 }  // namespace dfd
