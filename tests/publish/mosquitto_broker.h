@@ -50,11 +50,18 @@ inline bool port_open(int port) {
 
 class MosquittoBroker {
  public:
-  MosquittoBroker() : port_(free_port()) {
+  // With a user, anonymous clients are refused and the user's password is
+  // set with mosquitto_passwd.
+  explicit MosquittoBroker(const std::string& user = "", const std::string& password = "") : port_(free_port()) {
     char tmpl[] = "/tmp/dfd-mosquitto-XXXXXX";
     dir_ = mkdtemp(tmpl);
+    std::string auth = "allow_anonymous true\n";
+    if (!user.empty()) {
+      const std::string cmd = "mosquitto_passwd -b -c " + dir_ + "/passwd " + user + " " + password;
+      if (std::system(cmd.c_str()) == 0) auth = "allow_anonymous false\npassword_file " + dir_ + "/passwd\n";
+    }
     std::ofstream(dir_ + "/mosquitto.conf") << "listener " << port_ << " 127.0.0.1\n"
-                                            << "allow_anonymous true\n"
+                                            << auth
                                             // As root it would switch to user mosquitto, who cannot write here.
                                             << "user " << getpwuid(geteuid())->pw_name << "\n"
                                             << "persistence true\n"

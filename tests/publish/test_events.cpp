@@ -415,6 +415,44 @@ TEST(MqttPublisher, UnreachableBrokerWarnsBuffersAndCountsDropsExactly) {
   EXPECT_NE(warnings[0].find(c.address), std::string::npos) << warnings[0];
 }
 
+TEST(MqttPublisher, CredentialsAreUsedAndABadPasswordIsRefused) {
+  NEED_MOSQUITTO();
+  dfd_test::MosquittoBroker broker("camera", "s3cret");
+  ASSERT_TRUE(broker.start());
+  std::vector<std::string> warnings;
+  std::mutex wmu;
+  PublisherConfig c;
+  c.method = Method::Mqtt;
+  c.address = broker.address();
+  c.username = "camera";
+  c.password = "wrong";
+  c.on_warning = [&](const std::string& s) {
+    std::lock_guard<std::mutex> lk(wmu);
+    warnings.push_back(s);
+  };
+  auto refused = make_publisher(c);
+  refused->publish(numbered(0));
+  for (int i = 0; i < 500 && refused->stats().published == 0; i++) {
+    std::lock_guard<std::mutex> lk(wmu);
+    if (!warnings.empty()) break;
+    std::this_thread::sleep_for(20ms);
+  }
+  refused->finish(0ms);
+  EXPECT_EQ(refused->stats().published, 0u);
+  EXPECT_EQ(refused->stats().dropped, 1u);
+  {
+    std::lock_guard<std::mutex> lk(wmu);
+    ASSERT_FALSE(warnings.empty());
+    EXPECT_NE(warnings[0].find("refused the connection"), std::string::npos) << warnings[0];
+  }
+  c.password = "s3cret";
+  auto p = make_publisher(c);
+  for (int i = 0; i < 5; i++) p->publish(numbered(i));
+  p->finish(10s);  // waits for the acknowledgements
+  EXPECT_EQ(p->stats().published, 5u);
+  EXPECT_EQ(p->stats().dropped, 0u);
+}
+
 TEST(MqttPublisher, TlsFilesThatDoNotExistAreAClearError_rejected) {
   PublisherConfig c;
   c.method = Method::Mqtt;

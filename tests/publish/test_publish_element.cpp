@@ -6,6 +6,8 @@
 #include <gst/gst.h>
 #include <gst/video/video.h>
 #include <gtest/gtest.h>
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
 
 #include <filesystem>
 #include <fstream>
@@ -388,3 +390,47 @@ TEST(PublishElement, BrokerRestartedMidStreamEveryEventArrives) {
   EXPECT_EQ(p.counter("dropped"), 0u);
 }
 
+
+// ---- Kafka: the element against librdkafka's mock cluster ----
+
+TEST(PublishElement, KafkaEventsReachTheMockCluster) {
+  char err[256];
+  rd_kafka_t* owner = rd_kafka_new(RD_KAFKA_PRODUCER, rd_kafka_conf_new(), err, sizeof err);
+  rd_kafka_mock_cluster_t* cluster = rd_kafka_mock_cluster_new(owner, 1);
+  rd_kafka_mock_topic_create(cluster, "deepfake", 1, 1);
+  const std::string bootstraps = rd_kafka_mock_cluster_bootstraps(cluster);
+  {
+    Publish p("method=kafka topic=deepfake address=" + bootstraps);
+    push_track(p);
+    p.eos();
+    gst_element_set_state(p.element, GST_STATE_NULL);  // flushes
+    EXPECT_EQ(p.counter("published"), 7u);
+    EXPECT_EQ(p.counter("dropped"), 0u);
+  }
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  rd_kafka_conf_set(conf, "bootstrap.servers", bootstraps.c_str(), err, sizeof err);
+  rd_kafka_conf_set(conf, "group.id", "dfd-element-test", err, sizeof err);
+  rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", err, sizeof err);
+  rd_kafka_t* consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
+  rd_kafka_poll_set_consumer(consumer);
+  rd_kafka_topic_partition_list_t* topics = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(topics, "deepfake", RD_KAFKA_PARTITION_UA);
+  rd_kafka_subscribe(consumer, topics);
+  rd_kafka_topic_partition_list_destroy(topics);
+  std::vector<Json> got;
+  for (int i = 0; i < 300 && got.size() < 7; i++) {  // at most ~30 s
+    rd_kafka_message_t* m = rd_kafka_consumer_poll(consumer, 100);
+    if (!m) continue;
+    if (!m->err) got.push_back(Json::parse(std::string(static_cast<const char*>(m->payload), m->len)));
+    rd_kafka_message_destroy(m);
+  }
+  rd_kafka_consumer_close(consumer);
+  rd_kafka_destroy(consumer);
+  rd_kafka_mock_cluster_destroy(cluster);
+  rd_kafka_destroy(owner);
+  ASSERT_EQ(got.size(), 7u);
+  for (size_t i = 0; i < got.size(); i++) EXPECT_EQ(got[i]["seq"], i);
+  EXPECT_EQ(got[4]["type"], "window");
+  EXPECT_DOUBLE_EQ(got[4]["window"]["confidence"].get<double>(), 0.75);
+  EXPECT_EQ(got[6]["verdict"], "FAKE");
+}

@@ -9,8 +9,7 @@
 set -u
 VALIDATE=$1
 PIPELINES=$2
-WORK=$3
-rm -rf "$WORK"
+WORK=$3/run-$$  # a run of its own: repeated runs may overlap
 mkdir -p "$WORK"
 PY=/usr/bin/python3
 fail=0
@@ -111,5 +110,5 @@ else
   echo "SKIP: mqtt end to end: no mosquitto (Debian packages mosquitto, mosquitto-clients)"
 fi
 
-[ $fail -eq 0 ] && echo "all passed"
+[ $fail -eq 0 ] && { echo "all passed"; rm -rf "$WORK"; }
 exit $fail
