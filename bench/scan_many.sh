@@ -19,16 +19,16 @@ WORK=$(mktemp -d /tmp/dfd-scan-many-XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 mkdir -p "$WORK/images" "$WORK/clips"
 for i in $(seq "$N"); do
-  # Faces of a few sizes and places, so that the files differ.
-  "$MAKE_CLIP" "$WORK/images/p$i.png" --width 320 --height 240 --side $((150 + i % 5 * 10)) 2>/dev/null
-  "$MAKE_CLIP" "$WORK/clips/c$i.avi" --frames 25 --width 320 --height 240 --side $((150 + i % 5 * 10)) 2>/dev/null
+  # Faces of a few sizes, so that the files differ (Haar finds each).
+  "$MAKE_CLIP" "$WORK/images/p$i.png" --width 400 --height 300 --side $((240 + i % 5 * 10)) 2>/dev/null
+  "$MAKE_CLIP" "$WORK/clips/c$i.avi" --frames 25 --width 400 --height 300 --side $((240 + i % 5 * 10)) 2>/dev/null
 done
 now() { date +%s.%N; }
 report() {  # WHAT FILES SECONDS
   awk -v w="$1" -v n="$2" -v s="$3" 'BEGIN { printf "%-44s %3d files  %7.2f s  %6.3f s/file\n", w, n, s, s / n }'
 }
 cpus=$(nproc)
-echo "deepfake-scan, $N pictures (320x240) and $N clips (25 frames, 320x240), ${MODEL:-default model}, $cpus CPUs"
+echo "deepfake-scan, $N pictures (400x300) and $N clips (25 frames, 400x300), ${MODEL:-default model}, $cpus CPUs"
 for kind in images clips; do
   files=("$WORK/$kind"/*)
   t0=$(now)
