@@ -28,36 +28,6 @@ DType dtype_from_name(const std::string& s) {
 }
 }  // namespace
 
-const char* dtype_name(DType d) {
-  switch (d) {
-    case DType::F32: return "F32";
-    case DType::F64: return "F64";
-    case DType::F16: return "F16";
-    case DType::BF16: return "BF16";
-    case DType::I64: return "I64";
-    case DType::I32: return "I32";
-    case DType::U8: return "U8";
-    case DType::Bool: return "BOOL";
-  }
-  return "?";
-}
-
-size_t dtype_size(DType d) {
-  switch (d) {
-    case DType::F64: case DType::I64: return 8;
-    case DType::F32: case DType::I32: return 4;
-    case DType::F16: case DType::BF16: return 2;
-    case DType::U8: case DType::Bool: return 1;
-  }
-  return 1;
-}
-
-int64_t TensorData::numel() const {
-  int64_t n = 1;
-  for (auto s : shape) n = checked_mul(n, s, "tensor shape");
-  return n;
-}
-
 void write_safetensors(const std::string& path, const StateDict& tensors, const ModelCard& card) {
   nlohmann::json header;
   header["__metadata__"] = {{"model_card", card.to_json()}, {"format", "deepfakedetect"}};

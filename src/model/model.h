@@ -2,6 +2,8 @@
 // backbone turns crops into features once, the head classifies frames or
 // windows of features, so a sliding window never recomputes the backbone.
 // A loaded Model is immutable and safe to share between threads and elements.
+// The network runs where ModelOptions put it (CPU, or CUDA where LibTorch
+// has it: model/resnext_net.h); crops and results stay on the host.
 #pragma once
 #include <memory>
 #include <opencv2/core.hpp>
@@ -11,14 +13,9 @@
 #include "analysis/feature.h"
 #include "model/model_card.h"
 #include "checkpoint/state_dict.h"
+#include "model/model_options.h"
 
 namespace dfd {
-
-struct ModelOptions {
-  std::string device = "cpu";  // "cpu"; "cuda" only where LibTorch was built with it
-  int num_threads = 0;         // intra-op threads; 0 leaves LibTorch's choice
-  std::string precision = "fp32";  // backbone arithmetic: "fp32", or "bf16" on CPUs with AVX512_BF16
-};
 
 class Model {
  public:
@@ -42,6 +39,12 @@ class Model {
   // when it is not already), normalised as the card says. One batch forward.
   std::vector<Feature> features(const std::vector<cv::Mat>& crops) const;
 
+  // Backbone and reference head in one pass on the device, one prediction
+  // per crop; only the predictions come back, the features too when
+  // `features` is given (what classify_frames(features(crops)) gives).
+  std::vector<Prediction> classify_crops(const std::vector<cv::Mat>& crops,
+                                         std::vector<Feature>* features = nullptr) const;
+
   // Reference semantics per frame: one zero-state LSTM step, then the head.
   std::vector<Prediction> classify_frames(const std::vector<const Feature*>& frames) const;
 
@@ -56,6 +59,12 @@ class Model {
   // head's weights for class `cls` (what the original app drew), min-max
   // scaled to 0..255, resized to the crop size. CV_8UC1.
   cv::Mat activation_map(const cv::Mat& crop, int cls = kClassFake) const;
+
+  // Where and how it runs, as resolved at load: "cpu" or "cuda:N"; the
+  // backbone precision; crops per forward pass (0: all in one).
+  const std::string& device() const;
+  const std::string& precision() const;
+  int batch_size() const;
 
   struct Impl;
 

@@ -141,3 +141,154 @@ TEST(ModelInput, NonSquareCropsAreResized) {
   for (int k = 0; k < kFeatureDim; ++k) diff += std::fabs(f[0][size_t(k)] - f[1][size_t(k)]);
   EXPECT_LT(diff / kFeatureDim, 0.05);
 }
+
+// The device-generic path (plain folded conv weights through torch::conv2d,
+// pinned batches, chunked forwards) is what runs on CUDA. Here it runs on the
+// CPU (ModelOptions::generic_path) and must match PyTorch and the prepacked
+// CPU path as closely as the prepacked path matches PyTorch.
+namespace {
+
+ModelOptions generic(int batch = 0, const std::string& precision = "fp32") {
+  ModelOptions o;
+  o.generic_path = true;
+  o.batch_size = batch;
+  o.precision = precision;
+  return o;
+}
+
+// One generic-path model for the tests that need no other batch size
+// (loading reference.pt takes seconds on two cores).
+std::shared_ptr<const Model> generic_model() {
+  static const auto m = Model::load(test::ref_path("reference.pt"), generic());
+  return m;
+}
+
+double max_rel_diff(const std::vector<Feature>& a, const std::vector<Feature>& b) {
+  double m = 0;
+  for (size_t i = 0; i < a.size(); ++i)
+    for (size_t k = 0; k < a[i].size(); ++k)
+      m = std::max(m, double(std::fabs(a[i][k] - b[i][k])) / std::max(1.f, std::fabs(b[i][k])));
+  return m;
+}
+
+std::vector<const Feature*> all_of(const std::vector<Feature>& f) {
+  std::vector<const Feature*> v;
+  for (const auto& x : f) v.push_back(&x);
+  return v;
+}
+
+}  // namespace
+
+TEST_F(Parity, GenericPathFeaturesMatchPyTorchAndThePrepackedPath) {
+  auto g = generic_model();
+  EXPECT_EQ(g->device(), "cpu");
+  EXPECT_EQ(g->batch_size(), 0);  // auto on CPU: one forward for all crops
+  auto f = g->features(crops_);
+  ASSERT_EQ(f.size(), feats_.size());
+  auto ref = test::features();
+  std::vector<Feature> ref_f(ref.begin(), ref.end());
+  EXPECT_LT(max_rel_diff(f, ref_f), 1e-4);
+  EXPECT_LT(max_rel_diff(f, feats_), 1e-4);
+}
+
+TEST_F(Parity, GenericPathProbabilitiesAndCamMatchPyTorch) {
+  auto g = generic_model();
+  auto preds = g->classify_crops(crops_);
+  auto probs = exp_["per_frame_prob_fake"];
+  ASSERT_EQ(preds.size(), probs.size());
+  for (size_t i = 0; i < preds.size(); ++i) {
+    EXPECT_NEAR(preds[i].prob_fake, probs[i].get<float>(), kTol);
+    expect_close(preds[i].logits[0], exp_["per_frame_logits"][i][0].get<float>(), "generic FAKE logit");
+  }
+  auto ref = exp_["cam_0_fake_4x4"].get<std::vector<float>>();
+  const int hot = int(std::max_element(ref.begin(), ref.end()) - ref.begin());
+  cv::Point max_loc;
+  cv::minMaxLoc(g->activation_map(crops_[0], kClassFake), nullptr, nullptr, nullptr, &max_loc);
+  EXPECT_EQ(max_loc.y / 28 * 4 + max_loc.x / 28, hot);
+}
+
+TEST_F(Parity, ChunkedBatchesGiveTheSameFeatures) {
+  // 6 crops in forwards of 4 and 2 (generic) and of 5 and 1 (prepacked).
+  auto g = Model::load(test::ref_path("reference.pt"), generic(4));
+  EXPECT_EQ(g->batch_size(), 4);
+  EXPECT_LT(max_rel_diff(g->features(crops_), feats_), 1e-4);
+  ModelOptions o;
+  o.batch_size = 5;
+  auto p = Model::load(test::ref_path("reference.pt"), o);
+  EXPECT_LT(max_rel_diff(p->features(crops_), feats_), 1e-5);
+}
+
+TEST_F(Parity, ClassifyCropsIsFeaturesThenReferenceHead) {
+  std::vector<Feature> f;
+  auto preds = model_->classify_crops(crops_, &f);
+  auto two_step = model_->classify_frames(ptrs(0, feats_.size()));
+  ASSERT_EQ(preds.size(), two_step.size());
+  EXPECT_LT(max_rel_diff(f, feats_), 1e-6);
+  for (size_t i = 0; i < preds.size(); ++i) EXPECT_NEAR(preds[i].prob_fake, two_step[i].prob_fake, 1e-6f);
+  EXPECT_TRUE(model_->classify_crops({}, &f).empty());
+  EXPECT_TRUE(f.empty());
+  EXPECT_THROW(model_->classify_crops({cv::Mat()}), std::invalid_argument);
+}
+
+TEST_F(Parity, GenericTemporalHeadMatchesPyTorch) {
+  auto g = generic_model();
+  auto gf = g->features(crops_);
+  auto w = g->classify_windows({all_of(gf)}, HeadMode::Temporal);
+  expect_close(w[0].logits[0], exp_["temporal_all_logits"][0].get<float>(), "generic temporal FAKE");
+  expect_close(w[0].logits[1], exp_["temporal_all_logits"][1].get<float>(), "generic temporal REAL");
+}
+
+TEST_F(Parity, GenericBf16StaysNearFp32) {
+  // The arithmetic CUDA's precision=bf16 uses, on a CPU with AVX512_BF16.
+  std::shared_ptr<const Model> b;
+  try {
+    b = Model::load(test::ref_path("reference.pt"), generic(0, "bf16"));
+  } catch (const std::runtime_error& e) {
+    GTEST_SKIP() << "no bf16 here: " << e.what();
+  }
+  EXPECT_EQ(b->precision(), "bf16");
+  auto f = b->features(crops_);
+  const double d = max_rel_diff(f, feats_);
+  EXPECT_GT(d, 1e-6);  // really computed in bf16, not silently fp32
+  EXPECT_LT(d, 0.1);
+  auto p = b->classify_crops(crops_);
+  auto want = exp_["per_frame_prob_fake"];
+  for (size_t i = 0; i < p.size(); ++i) EXPECT_NEAR(p[i].prob_fake, want[i].get<float>(), 0.1f);
+}
+
+TEST(ModelDevice, CudaOnCpuOnlyLibTorchIsOneClearError) {
+  if (std::getenv("DFD_EXPECT_CUDA")) GTEST_SKIP() << "DFD_EXPECT_CUDA set: this LibTorch has CUDA";
+  for (const char* dev : {"cuda", "cuda:0", "cuda:1"}) {
+    ModelOptions o;
+    o.device = dev;
+    try {
+      Model::load(test::ref_path("reference.pt"), o);
+      ADD_FAILURE() << dev << " loaded on a CPU-only LibTorch";
+    } catch (const std::runtime_error& e) {
+      EXPECT_NE(std::string(e.what()).find("no CUDA device: this LibTorch is CPU-only"), std::string::npos) << e.what();
+    }
+  }
+}
+
+TEST(ModelDevice, BadOptionsAreRejectedByName) {
+  const auto path = test::ref_path("reference.pt");
+  for (const char* dev : {"gpu", "CPU", "cuda:", "cuda:x", "cuda:-1", "cuda:0:1", "cuda:12345", ""}) {
+    ModelOptions o;
+    o.device = dev;
+    EXPECT_THROW(Model::untrained(1, o), std::invalid_argument) << "device '" << dev << "'";
+  }
+  ModelOptions o;
+  o.precision = "fp8";
+  EXPECT_THROW(Model::untrained(1, o), std::invalid_argument);
+  o.precision = "fp16";  // CUDA only
+  try {
+    Model::untrained(1, o);
+    ADD_FAILURE() << "fp16 accepted on a CPU";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("needs a CUDA device"), std::string::npos) << e.what();
+  }
+  o = ModelOptions{};
+  o.batch_size = -1;
+  EXPECT_THROW(Model::untrained(1, o), std::invalid_argument);
+  EXPECT_THROW(Model::load(path, o), std::invalid_argument);
+}
