@@ -12,6 +12,8 @@
 #include <vector>
 
 #include "dfd_config.h"
+#include "model/family.h"
+#include "train/meso_train.h"
 #include "train/train_pipeline.h"
 
 using namespace dfd;
@@ -36,6 +38,7 @@ const char* kUsage =
     "usage: deepfake-train --data DIR|CSV --out MODEL.safetensors [options]\n"
     "       deepfake-train --data DIR|CSV --evaluate MODEL [--metrics PATH] [face options]\n"
     "       deepfake-train --data DIR|CSV --preprocess-only [--init-model PATH] [face options]\n"
+    "       deepfake-train --arch meso4|mesoinception4 --data DIR|CSV --out MODEL.safetensors [--init FILE] [--self-blend]\n"
     "\n"
     "dataset: a directory with real/ and fake/ subdirectories of videos, or a CSV of file,label rows (REAL/FAKE)\n"
     "output:\n"
@@ -45,7 +48,16 @@ const char* kUsage =
     "  --metrics PATH         also write the metrics JSON here\n"
     "  --name NAME            model card name (default: the output file name)\n"
     "  --resume               continue the checkpoint in --out-dir\n"
-    "model:\n"
+    "architecture:\n"
+    "  --arch resnext|meso4|mesoinception4   the detector to train (resnext: the ResNeXt50+LSTM, the default)\n"
+    "MesoNet (--arch meso4|mesoinception4; per face crop, 256 px, box + 20 %):\n"
+    "  --init FILE            starting weights: a MesoNet .h5 (e.g. models/mesonet/Meso4_DF.h5), .safetensors or .pt;\n"
+    "                         default: from scratch (--init-seed)\n"
+    "  --max-crops N (32)     face crops per video, spread over its longest track (images: the image is the crop)\n"
+    "  --no-flip              no random horizontal flips\n"
+    "  defaults here: --epochs 10 --batch-size 16 --lr 1e-3 --weight-decay 0 --dropout 0.5\n"
+    "ResNeXt50+LSTM model:\n"
+    "  --init-backbone PT     torchvision's resnext50_32x4d state dict (torch.save, fc.* dropped) as the backbone\n"
     "  --init-model PATH      starting weights (.pt or .safetensors); default: untrained, --init-seed\n"
     "  --init-seed N          seed of the untrained starting model (0)\n"
     "  --head temporal|reference   head to train (temporal)\n"
@@ -81,9 +93,9 @@ struct Args {
   }
 };
 
-const char* kFlags[] = {"--resume", "--preprocess-only", "--freeze-lstm", "--finetune-backbone", "--no-class-weights",
+const char* kFlags[] = {"--no-flip", "--resume", "--preprocess-only", "--freeze-lstm", "--finetune-backbone", "--no-class-weights",
                         "--self-blend", "--progress", "--no-progress"};
-const char* kValued[] = {"--data", "--out", "--out-dir", "--cache-dir", "--metrics", "--name", "--init-model",
+const char* kValued[] = {"--arch", "--init", "--init-backbone", "--max-crops", "--data", "--out", "--out-dir", "--cache-dir", "--metrics", "--name", "--init-model",
                          "--init-seed", "--evaluate", "--head", "--backbone-lr", "--epochs", "--batch-size", "--lr",
                          "--weight-decay", "--dropout", "--window", "--train-stride", "--val-fraction",
                          "--test-fraction", "--seed", "--select", "--clip-grad", "--threshold", "--threshold-level", "--aggregation", "--threads",
@@ -144,6 +156,57 @@ double to_double(const std::string& s, const char* what) {
   }
 }
 
+void faces_from(const Args& a, PreprocessConfig& p);
+
+// MesoNet training: its own defaults; options of the ResNeXt trainer are refused.
+MesoTrainOptions meso_options_from(const Args& a) {
+  for (const char* k : {"--init-model", "--init-backbone", "--evaluate", "--preprocess-only", "--resume", "--head",
+                        "--freeze-lstm", "--finetune-backbone", "--backbone-lr", "--window", "--train-stride",
+                        "--test-fraction", "--clip-grad", "--threshold", "--threshold-level", "--aggregation",
+                        "--min-frames", "--tracks", "--crop-margin"})
+    if (a.has(k))
+      throw std::invalid_argument(std::string(k) + " does not apply to --arch " + a.get("--arch") +
+                                  (std::string(k) == "--init-model" ? " (use --init FILE)" : "") +
+                                  (std::string(k) == "--crop-margin" ? " (MesoNet crops are the face box + 20 %, as the element makes them)" : ""));
+  MesoTrainOptions o;
+  o.arch = a.get("--arch");
+  o.data = a.get("--data");
+  o.out = a.get("--out");
+  o.out_dir = a.get("--out-dir");
+  o.cache_dir = a.get("--cache-dir");
+  o.metrics_path = a.get("--metrics");
+  o.name = a.get("--name");
+  o.init = a.get("--init");
+  if (a.has("--init-seed")) o.init_seed = uint64_t(to_int(a.get("--init-seed"), "--init-seed", 0));
+  auto& t = o.trainer;
+  if (a.has("--lr")) t.lr = to_double(a.get("--lr"), "--lr");
+  if (a.has("--weight-decay")) t.weight_decay = to_double(a.get("--weight-decay"), "--weight-decay");
+  if (a.has("--dropout")) t.dropout = to_double(a.get("--dropout"), "--dropout");
+  if (a.has("--threads")) t.threads = int(to_int(a.get("--threads"), "--threads", 0));
+  t.flip = !a.has("--no-flip");
+  if (!(t.lr > 0)) throw std::invalid_argument("--lr must be > 0");
+  if (!(t.weight_decay >= 0)) throw std::invalid_argument("--weight-decay must be >= 0");
+  if (!(t.dropout >= 0 && t.dropout < 1)) throw std::invalid_argument("--dropout must lie in [0, 1)");
+  if (a.has("--epochs")) o.epochs = int(to_int(a.get("--epochs"), "--epochs", 0));
+  if (a.has("--batch-size")) o.batch_size = int(to_int(a.get("--batch-size"), "--batch-size", 1));
+  if (a.has("--select")) o.select = a.get("--select");
+  if (a.has("--val-fraction")) o.val_fraction = to_double(a.get("--val-fraction"), "--val-fraction");
+  if (a.has("--seed")) o.seed = uint64_t(to_int(a.get("--seed"), "--seed", 0));
+  if (a.has("--max-crops")) o.max_crops = int(to_int(a.get("--max-crops"), "--max-crops", 1));
+  o.class_weights = !a.has("--no-class-weights");
+  o.self_blend = a.has("--self-blend");
+  faces_from(a, o.prep);
+  return o;
+}
+
+// "resnext" (the default), "meso4" or "mesoinception4".
+std::string arch_of(const Args& a) {
+  const std::string arch = a.get("--arch", "resnext");
+  if (arch == "resnext" || arch == kResNeXtArchitecture) return "resnext";
+  if (arch == "meso4" || arch == "mesoinception4") return arch;
+  throw std::invalid_argument("unknown --arch '" + arch + "' (resnext, meso4 or mesoinception4)");
+}
+
 TrainOptions options_from(const Args& a) {
   TrainOptions o;
   o.data = a.get("--data");
@@ -153,6 +216,9 @@ TrainOptions options_from(const Args& a) {
   o.metrics_path = a.get("--metrics");
   o.name = a.get("--name");
   o.init_model = a.get("--init-model");
+  o.init_backbone = a.get("--init-backbone");
+  for (const char* k : {"--init", "--max-crops", "--no-flip"})
+    if (a.has(k)) throw std::invalid_argument(std::string(k) + " is for MesoNet (--arch meso4|mesoinception4)");
   if (a.has("--init-seed")) o.init_seed = uint64_t(to_int(a.get("--init-seed"), "--init-seed", 0));
   o.evaluate_model = a.get("--evaluate");
   o.preprocess_only = a.has("--preprocess-only");
@@ -185,7 +251,23 @@ TrainOptions options_from(const Args& a) {
   if (a.has("--threshold")) o.threshold_rule = a.get("--threshold");
   if (a.has("--threshold-level")) o.threshold_level = a.get("--threshold-level");
   if (a.has("--aggregation")) o.aggregation = aggregation_from_string(a.get("--aggregation"));
-  auto& f = o.prep.faces;
+  faces_from(a, o.prep);
+  if (a.has("--min-frames") || a.has("--tracks")) {
+    o.prep.min_frames = a.has("--min-frames") ? int(to_int(a.get("--min-frames"), "--min-frames", 1)) : 0;  // 0: the window
+    if (a.has("--tracks")) {
+      const std::string t = a.get("--tracks");
+      if (t != "longest" && t != "all") throw std::invalid_argument("--tracks must be longest or all");
+      o.prep.all_tracks = t == "all";
+    }
+  }
+  if (!o.evaluate_model.empty() && (o.resume || o.preprocess_only || !o.init_model.empty()))
+    throw std::invalid_argument("--evaluate does not combine with --resume, --preprocess-only or --init-model");
+  return o;
+}
+
+// Face detection options, as the element's properties.
+void faces_from(const Args& a, PreprocessConfig& p) {
+  auto& f = p.faces;
   if (a.has("--detector")) f.detector.kind = detector_kind_from_string(a.get("--detector"));
   f.detector.model_path = a.get("--detector-model");
   if (a.has("--detect-max-side")) f.detector.detect_max_side = int(to_int(a.get("--detect-max-side"), "--detect-max-side", 0));
@@ -194,17 +276,8 @@ TrainOptions options_from(const Args& a) {
   if (a.has("--interval")) f.interval = int(to_int(a.get("--interval"), "--interval", 1));
   if (a.has("--detect-interval")) f.detect_interval = int(to_int(a.get("--detect-interval"), "--detect-interval", 1));
   if (a.has("--crop-margin")) f.crop_margin = float(to_double(a.get("--crop-margin"), "--crop-margin"));
-  if (a.has("--max-frames")) o.prep.max_frames = to_int(a.get("--max-frames"), "--max-frames", 0);
-  o.prep.min_frames = a.has("--min-frames") ? int(to_int(a.get("--min-frames"), "--min-frames", 1)) : 0;  // 0: the window
-  if (a.has("--tracks")) {
-    const std::string t = a.get("--tracks");
-    if (t != "longest" && t != "all") throw std::invalid_argument("--tracks must be longest or all");
-    o.prep.all_tracks = t == "all";
-  }
+  if (a.has("--max-frames")) p.max_frames = to_int(a.get("--max-frames"), "--max-frames", 0);
   f.validate();
-  if (!o.evaluate_model.empty() && (o.resume || o.preprocess_only || !o.init_model.empty()))
-    throw std::invalid_argument("--evaluate does not combine with --resume, --preprocess-only or --init-model");
-  return o;
 }
 
 }  // namespace
@@ -228,7 +301,11 @@ int main(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   try {
     Args a = parse(argc, argv);
-    TrainOptions o = options_from(a);
+    const bool meso = arch_of(a) != "resnext";
+    MesoTrainOptions mo;
+    TrainOptions o;
+    if (meso) mo = meso_options_from(a);
+    else o = options_from(a);
     struct sigaction sa {};
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
@@ -239,7 +316,9 @@ int main(int argc, char** argv) {
     io.log = &std::cerr;
     io.progress = a.has("--progress") || (!a.has("--no-progress") && ::isatty(STDERR_FILENO));
     io.stop = &g_stop;
-    return run(o, io);
+    if (!meso) return run(o, io);
+    keep_freed_memory_for_reuse();  // MesoNet's activations: reused, not page-faulted in on every step
+    return run_mesonet(mo, io);
   } catch (const std::exception& e) {
     std::string msg = e.what();
     for (auto& c : msg)

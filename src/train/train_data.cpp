@@ -315,6 +315,7 @@ std::string PreprocessConfig::describe() const {
     << ",iou=" << faces.tracker.iou_threshold << ",unseen=" << faces.tracker.max_unseen
     << ",interval=" << faces.interval << ",detect_interval=" << faces.detect_interval
     << ",margin=" << faces.crop_margin << ",max_frames=" << max_frames;
+  if (faces.crop_size != 112) o << ",size=" << faces.crop_size;  // MesoNet's 256; 112 keeps older cache keys
   return o.str();
 }
 

@@ -21,6 +21,7 @@
 #include "train/metrics.h"
 #include "model/model.h"
 #include "train/self_blend.h"
+#include "train/torchvision_backbone.h"
 #include "checkpoint/state_dict.h"
 
 namespace fs = std::filesystem;
@@ -303,7 +304,10 @@ int run(const TrainOptions& opt, const TrainIO& io) {
   if (!fs::is_directory(out_dir)) throw std::runtime_error("cannot create output directory '" + out_dir + "'");
   if (opt.resume && (!fs::exists(fs::path(out_dir) / "checkpoint.pt") || !fs::exists(fs::path(out_dir) / "train_state.json")))
     throw std::runtime_error("--resume: no checkpoint in '" + out_dir + "' (expected checkpoint.pt and train_state.json)");
-  for (const auto& [flag, path] : {std::pair{"--init-model", opt.init_model}, std::pair{"--evaluate", opt.evaluate_model}})
+  if (!opt.init_backbone.empty() && (!opt.init_model.empty() || evaluate_only))
+    throw std::invalid_argument("--init-backbone gives an untrained model its backbone; it does not combine with --init-model or --evaluate");
+  for (const auto& [flag, path] : {std::pair{"--init-model", opt.init_model}, std::pair{"--evaluate", opt.evaluate_model},
+                                   std::pair{"--init-backbone", opt.init_backbone}})
     if (!path.empty() && !fs::is_regular_file(path)) throw std::runtime_error(std::string(flag) + " '" + path + "' does not exist");
   CropCache cache(opt.cache_dir.empty() ? (fs::path(out_dir) / "cache").string() : opt.cache_dir);
 
@@ -350,10 +354,18 @@ int run(const TrainOptions& opt, const TrainIO& io) {
   } else {
     start_sd = untrained_state_dict(opt.init_seed);
     start_card = Model::untrained_card(opt.init_seed);
-    model = Model::from_state_dict(start_sd, start_card, mo);
     start_desc = "untrained random weights, seed " + std::to_string(opt.init_seed);
+    if (!opt.init_backbone.empty()) {
+      // ImageNet weights were learnt on RGB input (torchvision's order).
+      load_torchvision_backbone(start_sd, opt.init_backbone);
+      start_card.channel_order = "RGB";
+      start_desc = "backbone from torchvision state dict " + opt.init_backbone + " (ImageNet layout, RGB input), head " + start_desc;
+    }
+    model = Model::from_state_dict(start_sd, start_card, mo);
   }
-  if (!evaluate_only && !start_card.trained)
+  // The backbone is trained when the starting model is, or when it came from torchvision.
+  const bool backbone_trained = start_card.trained || !opt.init_backbone.empty();
+  if (!evaluate_only && !backbone_trained)
     log << "deepfake-train: note: the starting backbone is UNTRAINED (random weights): its features carry little "
            "information, so expect a weak model unless --finetune-backbone or --init-model gives it a trained backbone\n";
 
@@ -800,7 +812,7 @@ int run(const TrainOptions& opt, const TrainIO& io) {
     if (!idx_test.empty()) td << ", test " << split_counts(seqs, Split::Test);
     td << "; " << epochs_done << " epochs";
     if (selected_epoch != epochs_done) td << " (weights of epoch " << selected_epoch << ", the lowest validation loss)";
-    if (!start_card.trained && !finetune) td << "; backbone UNTRAINED (random weights, not fine-tuned)";
+    if (!backbone_trained && !finetune) td << "; backbone UNTRAINED (random weights, not fine-tuned)";
     card.training_data = td.str();
   }
   auto final_model = Model::from_state_dict(sd, card, mo);
@@ -848,7 +860,7 @@ int run(const TrainOptions& opt, const TrainIO& io) {
                       {"dropout", tc.dropout}, {"clip_grad_norm", tc.clip_grad_norm}, {"freeze_lstm", tc.freeze_lstm}, {"finetune_backbone", finetune},
                       {"class_weights", {class_weights[0], class_weights[1]}}, {"seed", opt.seed},
                       {"aggregation", to_string(opt.aggregation)}, {"starting_model", start_desc},
-                      {"starting_backbone_trained", start_card.trained}};
+                      {"starting_backbone_trained", backbone_trained}};
   report["training"] = {{"epochs_done", epochs_done}, {"selected_epoch", selected_epoch}, {"select", opt.select},
                         {"train_windows", train_windows.size()}, {"history", history},
                         {"seconds_per_epoch", std::isfinite(avg_epoch) ? json(avg_epoch) : json(nullptr)},
@@ -863,7 +875,7 @@ int run(const TrainOptions& opt, const TrainIO& io) {
                       {"video", level_json(test.video, threshold)}};
   }
   report["export"] = {{"path", opt.out}, {"parity_max_abs_diff", parity}};
-  report["note"] = start_card.trained || finetune ? "" : "the backbone is untrained (random weights); figures describe this dataset only";
+  report["note"] = backbone_trained || finetune ? "" : "the backbone is untrained (random weights); figures describe this dataset only";
   // The card keeps the figures without the per-video skip list.
   json card_metrics = report;
   card_metrics["dataset"].erase("skipped");
@@ -907,7 +919,7 @@ int run(const TrainOptions& opt, const TrainIO& io) {
     mf << report.dump(2) << "\n";
   }
   out << "metrics: " << (opt.metrics_path.empty() ? mp : opt.metrics_path) << "\n";
-  if (!start_card.trained && !finetune)
+  if (!backbone_trained && !finetune)
     out << "note: the backbone is untrained (random weights); these figures say how well the head separates this "
            "dataset's random features, not how well it detects deepfakes\n";
   return 0;

@@ -22,6 +22,7 @@ struct TrainOptions {
   std::string metrics_path;    // also write the metrics JSON here
   std::string init_model;      // starting model (.pt or .safetensors); empty = untrained from init_seed
   uint64_t init_seed = 0;
+  std::string init_backbone;   // torchvision resnext50_32x4d state dict (.pt) as the untrained model's backbone
   std::string name;            // card name; default from the output file name
   std::string evaluate_model;  // evaluate this model on the whole dataset, no training
   bool preprocess_only = false;
