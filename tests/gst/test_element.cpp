@@ -1432,3 +1432,70 @@ TEST(Element, ConcatCapsChangesReachEosEveryTime) {
     gst_object_unref(p);
   }
 }
+
+// face-detector=yunet without face-detector-model: the shipped YuNet
+// (models/yunet). With the default model (the shipped Meso4_DF, per-crop) the
+// first frame with a face carries its score, no PENDING wait; a blank frame
+// before it has no face. align=true (eyes level) runs the same way.
+TEST(Element, ShippedYuNetAndDefaultModelScoreTheFirstFaceFrame) {
+  const cv::Mat face = cv::imread(std::string(std::getenv("DFD_TEST_DATA")) + "/astronaut.png", cv::IMREAD_COLOR);
+  ASSERT_FALSE(face.empty());
+  const cv::Mat blank(face.size(), CV_8UC3, cv::Scalar::all(0));
+  const cv::Rect true_face(175, 70, 100, 110);  // as in tests/faces/test_face_detector.cpp
+  for (const char* align : {"false", "true"}) {
+    SCOPED_TRACE(std::string("align=") + align);
+    Harness hx({{"sync", "true"}, {"face-detector", "yunet"}, {"align", align}}, /*with_model=*/false);
+    gboolean al = FALSE;
+    g_object_get(hx.element, "align", &al, nullptr);
+    EXPECT_EQ(al, std::string(align) == "true");
+    hx.set_caps(GST_VIDEO_FORMAT_BGR, face.size());
+    ASSERT_EQ(hx.push(blank, 0), GST_FLOW_OK);
+    for (int i = 1; i < 4; ++i) ASSERT_EQ(hx.push(face, i), GST_FLOW_OK);
+    hx.eos();
+    GstBuffer* b = gst_harness_pull(hx.h);
+    ASSERT_NE(b, nullptr);
+    EXPECT_TRUE(verdicts(b).empty());  // YuNet finds nothing on a black frame
+    gst_buffer_unref(b);
+    for (int i = 1; i < 4; ++i) {
+      b = gst_harness_pull(hx.h);
+      ASSERT_NE(b, nullptr);
+      const auto v = verdicts(b);
+      ASSERT_EQ(v.size(), 1u) << "frame " << i;
+      EXPECT_STRNE(v[0].label, "PENDING") << "frame " << i;
+      EXPECT_EQ(v[0].window_start, i);
+      EXPECT_GE(v[0].frame_fake_probability, 0.0);
+      EXPECT_EQ(v[0].track_id, 1u);  // one face, one track
+      EXPECT_GT(iou(cv::Rect(v[0].x, v[0].y, v[0].width, v[0].height), true_face), 0.5) << "frame " << i;
+      EXPECT_TRUE(v[0].trained);
+      gst_buffer_unref(b);
+    }
+    Msgs m(hx.messages());
+    EXPECT_TRUE(m.errors.empty());
+    EXPECT_EQ(m.windows.size(), 3u);
+  }
+}
+
+// face-detector-model naming a file that is not a YuNet network: a
+// RESOURCE/NOT_FOUND error naming it, the state change fails.
+TEST(Element, BadYuNetModelIsAnError) {
+  const std::string bad = std::string(std::getenv("DFD_TEST_DATA")) + "/astronaut.png";
+  GstElement* e = gst_element_factory_make("deepfakedetect", nullptr);
+  gst_util_set_object_arg(G_OBJECT(e), "face-detector", "yunet");
+  g_object_set(e, "face-detector-model", bad.c_str(), nullptr);
+  GstBus* bus = gst_bus_new();
+  gst_element_set_bus(e, bus);
+  EXPECT_EQ(gst_element_set_state(e, GST_STATE_PAUSED), GST_STATE_CHANGE_FAILURE);
+  GstMessage* err = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR);
+  ASSERT_NE(err, nullptr);
+  GError* ge = nullptr;
+  gchar* dbg = nullptr;
+  gst_message_parse_error(err, &ge, &dbg);
+  EXPECT_TRUE(ge->domain == GST_RESOURCE_ERROR);
+  EXPECT_NE(std::string(dbg ? dbg : "").find(bad), std::string::npos) << (dbg ? dbg : "");
+  g_error_free(ge);
+  g_free(dbg);
+  gst_message_unref(err);
+  gst_element_set_state(e, GST_STATE_NULL);
+  gst_object_unref(bus);
+  gst_object_unref(e);
+}
