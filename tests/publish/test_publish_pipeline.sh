@@ -92,14 +92,16 @@ else bad "no broker: status $status: $(grep -m3 -E 'WARN|ERROR' "$WORK/nobroker.
 # MQTT end to end, read back with mosquitto_sub.
 if [ -x /usr/sbin/mosquitto ] && command -v mosquitto_sub >/dev/null; then
   PORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  printf 'listener %s 127.0.0.1\nallow_anonymous true\nuser %s\n' "$PORT" "$(id -un)" >"$WORK/mosquitto.conf"
-  /usr/sbin/mosquitto -c "$WORK/mosquitto.conf" >"$WORK/mosquitto.log" 2>&1 &
+  printf 'listener %s 127.0.0.1\nallow_anonymous true\nuser %s\nlog_dest file %s\nlog_type all\n' \
+    "$PORT" "$(id -un)" "$WORK/mosquitto.log" >"$WORK/mosquitto.conf"
+  /usr/sbin/mosquitto -c "$WORK/mosquitto.conf" >"$WORK/mosquitto.out" 2>&1 &
   BROKER=$!
   for _ in $(seq 100); do mosquitto_sub -p "$PORT" -t x -W 1 -C 1 2>&1 | grep -q refused || break; sleep 0.1; done
   want=$((FRAMES * 2 + 1))
   timeout 60 mosquitto_sub -h 127.0.0.1 -p "$PORT" -t "cameras/#" -q 1 -C $want >"$WORK/mqtt.jsonl" 2>"$WORK/sub.err" &
   SUB=$!
-  sleep 1  # the subscription is made before the first event
+  # The subscription is made before the first event (the broker logs it).
+  for _ in $(seq 100); do grep -q "cameras/#" "$WORK/mosquitto.log" 2>/dev/null && break; sleep 0.1; done
   gst-launch-1.0 -q $SRC ! $DETECT ! deepfakemetapublish method=mqtt address=127.0.0.1:$PORT topic=cameras/test \
     ! fakesink >"$WORK/mqtt.log" 2>&1 || bad "mqtt pipeline: $(tail -3 "$WORK/mqtt.log")"
   wait $SUB || bad "mosquitto_sub got $(wc -l <"$WORK/mqtt.jsonl") of $want events"
