@@ -3,8 +3,9 @@
 # model loaded once against once per file): N pictures and N short clips
 # made by make_clip, the default model (the shipped MesoNet) unless MODEL
 # is set. Prints total and per-file seconds; see docs/scan.md.
-#   bench/scan_many.sh [BUILD_DIR] [N] [JOBS...]
-#   MODEL=path/to/model.safetensors bench/scan_many.sh build 10 1 2
+#   bench/scan_many.sh [BUILD_DIR] [N] [JOBS[:THREADS]...]
+#   MODEL=path/to/model.safetensors bench/scan_many.sh build 10 1 1:1 2
+# (JOBS:THREADS: --jobs JOBS --num-threads THREADS, the LibTorch budget.)
 set -eu
 BUILD=${1:-build}
 N=${2:-20}
@@ -34,11 +35,14 @@ for kind in images clips; do
   t0=$(now)
   for f in "${files[@]}"; do "$SCAN" -q "${MODEL_ARGS[@]}" --json "$WORK/one.json" "$f" >/dev/null || [ $? -ge 10 ]; done
   report "$kind: one process per file" "${#files[@]}" "$(echo "$(now) - $t0" | bc)"
-  for j in $JOBS; do
+  for jt in $JOBS; do
+    j=${jt%%:*}
+    threads=()
+    [ "$jt" != "$j" ] && threads=(--num-threads "${jt#*:}")
     rm -rf "$WORK/out"
     t0=$(now)
-    "$SCAN" -q "${MODEL_ARGS[@]}" --jobs "$j" --output-dir "$WORK/out" "$WORK/$kind" >/dev/null || [ $? -eq 10 ]
-    report "$kind: one process, --jobs $j" "${#files[@]}" "$(echo "$(now) - $t0" | bc)"
+    "$SCAN" -q "${MODEL_ARGS[@]}" --jobs "$j" "${threads[@]}" --output-dir "$WORK/out" "$WORK/$kind" >/dev/null || [ $? -eq 10 ]
+    report "$kind: one process, --jobs $j ${threads[*]}" "${#files[@]}" "$(echo "$(now) - $t0" | bc)"
   done
 done
 t0=$(now)
