@@ -162,6 +162,41 @@ ModelOptions options_for(const Args& a, const std::string& precision, int batch)
   return o;
 }
 
+// Times one precision at every batch size; one table row (and JSON line) each.
+void run_precision(const StateDict& sd, const Args& a, const std::string& prec, bool fused,
+                   const ResNeXtNet::Batch& cmp, const std::vector<Prediction>& want, std::FILE* json) {
+  const int max_batch = *std::max_element(a.batches.begin(), a.batches.end());
+  std::unique_ptr<ResNeXtNet> net;
+  try {
+    net = std::make_unique<ResNeXtNet>(sd, options_for(a, prec, max_batch));
+  } catch (const std::runtime_error& e) {  // e.g. bf16 on a CPU without AVX512_BF16
+    std::printf("%-6s %-8s %-6s skipped: %s\n", "cpp", a.device.c_str(), prec.c_str(), e.what());
+    return;
+  }
+  if (net->fused() != fused) throw std::runtime_error("DFD_CUDNN_FUSED was not taken up");
+  const std::string label = prec + (fused ? " fused" : "");
+  ResNeXtNet::Batch dcmp = net->batch(cmp.crops());
+  std::copy(cmp.data(), cmp.data() + cmp.crops() * 3 * kInputSize * kInputSize, dcmp.data());
+  const double diff = max_prob_diff(net->classify_crops(dcmp), want);
+  for (int bs : a.batches) {
+    ResNeXtNet::Batch b = net->batch(size_t(bs));
+    fill_crops(b.data(), b.crops(), a.seed + 2);
+    const Timing t = time_batches(*net, b, a);
+    const double cps = 1000.0 * bs / t.ms_per_batch;
+    std::printf("%-6s %-8s %-6s %6d %10.3f %10.3f %10.1f %6d %14.2e%s\n", "cpp", net->device().c_str(), prec.c_str(), bs,
+                t.ms_per_batch, t.ms_min, cps, t.iters, diff, fused ? "  fused" : "");
+    std::fflush(stdout);
+    if (json) {
+      std::fprintf(json,
+                   "{\"impl\": \"libtorch\", \"config\": \"cpp %s\", \"device\": \"%s\", \"precision\": \"%s\", "
+                   "\"batch\": %d, \"ms_per_batch\": %.4f, \"ms_min\": %.4f, \"crops_per_s\": %.2f, "
+                   "\"iters\": %d, \"max_abs_dprob_vs_cpu\": %.3e}\n",
+                   label.c_str(), net->device().c_str(), prec.c_str(), bs, t.ms_per_batch, t.ms_min, cps, t.iters, diff);
+      std::fflush(json);
+    }
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -188,37 +223,26 @@ int main(int argc, char** argv) {
     ResNeXtNet::Batch cmp = cpu.batch(size_t(a.compare));
     fill_crops(cmp.data(), cmp.crops(), a.seed + 1);
     const auto want = cpu.classify_crops(cmp);
+    auto by_p = [](const Prediction& x, const Prediction& y) { return x.prob_fake < y.prob_fake; };
     std::printf("# prepacked CPU reference: %d crops, P(FAKE) %.3f..%.3f\n", a.compare,
-                double(std::min_element(want.begin(), want.end(), [](auto& x, auto& y) { return x.prob_fake < y.prob_fake; })->prob_fake),
-                double(std::max_element(want.begin(), want.end(), [](auto& x, auto& y) { return x.prob_fake < y.prob_fake; })->prob_fake));
+                double(std::min_element(want.begin(), want.end(), by_p)->prob_fake),
+                double(std::max_element(want.begin(), want.end(), by_p)->prob_fake));
     std::printf("%-6s %-8s %-6s %6s %10s %10s %10s %6s %14s\n", "impl", "device", "prec", "batch", "ms/batch", "min ms",
                 "crops/s", "iters", "max|dP(FAKE)|");
-    for (const auto& prec : a.precisions) {
-      std::unique_ptr<ResNeXtNet> net;
-      try {
-        net = std::make_unique<ResNeXtNet>(sd, options_for(a, prec, max_batch));
-      } catch (const std::runtime_error& e) {  // e.g. bf16 on a CPU without AVX512_BF16
-        std::printf("%-6s %-8s %-6s skipped: %s\n", "cpp", a.device.c_str(), prec.c_str(), e.what());
-        continue;
+    for (const auto& prec : a.precisions) run_precision(sd, a, prec, false, cmp, want, json);
+    // The experiment: cuDNN's fused convolutions (DFD_CUDNN_FUSED), CUDA
+    // only, reduced precisions; a failure there is reported, not fatal.
+    if (a.device != "cpu") {
+      setenv("DFD_CUDNN_FUSED", "1", 1);
+      for (const auto& prec : a.precisions) {
+        if (prec == "fp32") continue;
+        try {
+          run_precision(sd, a, prec, true, cmp, want, json);
+        } catch (const std::exception& e) {
+          std::printf("%-6s %-8s %-6s fused: failed: %s\n", "cpp", a.device.c_str(), prec.c_str(), e.what());
+        }
       }
-      ResNeXtNet::Batch dcmp = net->batch(cmp.crops());
-      std::copy(cmp.data(), cmp.data() + cmp.crops() * 3 * kInputSize * kInputSize, dcmp.data());
-      const double diff = max_prob_diff(net->classify_crops(dcmp), want);
-      for (int bs : a.batches) {
-        ResNeXtNet::Batch b = net->batch(size_t(bs));
-        fill_crops(b.data(), b.crops(), a.seed + 2);
-        const Timing t = time_batches(*net, b, a);
-        const double cps = 1000.0 * bs / t.ms_per_batch;
-        std::printf("%-6s %-8s %-6s %6d %10.3f %10.3f %10.1f %6d %14.2e\n", "cpp", net->device().c_str(), prec.c_str(), bs,
-                    t.ms_per_batch, t.ms_min, cps, t.iters, diff);
-        std::fflush(stdout);
-        if (json)
-          std::fprintf(json,
-                       "{\"impl\": \"libtorch\", \"config\": \"cpp %s\", \"device\": \"%s\", \"precision\": \"%s\", "
-                       "\"batch\": %d, \"ms_per_batch\": %.4f, \"ms_min\": %.4f, \"crops_per_s\": %.2f, "
-                       "\"iters\": %d, \"max_abs_dprob_vs_cpu\": %.3e}\n",
-                       prec.c_str(), net->device().c_str(), prec.c_str(), bs, t.ms_per_batch, t.ms_min, cps, t.iters, diff);
-      }
+      unsetenv("DFD_CUDNN_FUSED");
     }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "deepfake-bench-gpu: %s\n", e.what());

@@ -44,16 +44,16 @@ def main():
         cells = [str(bs)]
         for p in cpp_precs:
             r = best(lambda r: r["impl"] == "libtorch" and r["precision"] == p, bs)
-            cells.append(f"{r['crops_per_s']:.0f} ({r['ms_per_batch']:.2f} ms)" if r else "-")
+            fused = " fused" if r and "fused" in r["config"] else ""
+            cells.append(f"{r['crops_per_s']:.0f} ({r['ms_per_batch']:.2f} ms{fused})" if r else "-")
         for pred in (eager, compiled):
             r = best(pred, bs)
             cells.append(f"{r['crops_per_s']:.0f} ({r['config'].replace('torch ', '')})" if r else "-")
         print("| " + " | ".join(cells) + " |")
     print()
-    for p in cpp_precs:
-        d = [r["max_abs_dprob_vs_cpu"] for r in cpp if r["precision"] == p]
-        if d:
-            print(f"- C++ {p}: largest |P(FAKE) device - P(FAKE) prepacked CPU fp32| = {max(d):.2e}")
+    for cfg in sorted({r["config"] for r in cpp}):
+        d = [r["max_abs_dprob_vs_cpu"] for r in cpp if r["config"] == cfg]
+        print(f"- {cfg}: largest |P(FAKE) device - P(FAKE) prepacked CPU fp32| = {max(d):.2e}")
     bc = max(cpp, key=lambda r: r["crops_per_s"]) if cpp else None
     bt = max(torch_rows, key=lambda r: r["crops_per_s"]) if torch_rows else None
     if bc:

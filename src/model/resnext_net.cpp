@@ -42,6 +42,15 @@ struct ConvBN {
   torch::Tensor packed(const torch::Tensor& x) const {
     return torch::mkldnn_convolution(x, w_packed, b_packed, {pad, pad}, {stride, stride}, {1, 1}, groups);
   }
+  // cuDNN's fused forms, CUDA only: relu(conv(x) + b), relu(conv(x) + b + z).
+  // Note the argument order: stride before padding, unlike conv2d.
+  torch::Tensor relu(const torch::Tensor& x) const {
+    return torch::cudnn_convolution_relu(x, w, b, {stride, stride}, {pad, pad}, {1, 1}, groups);
+  }
+  torch::Tensor add_relu(const torch::Tensor& x, const torch::Tensor& z) const {
+    static const c10::Scalar one(1.0);
+    return torch::cudnn_convolution_add_relu(x, w, z, one, b, {stride, stride}, {pad, pad}, {1, 1}, groups);
+  }
   // The generic path's weights: on the device, in the backbone's precision.
   void place(const torch::Device& d, torch::ScalarType t) {
     w = w.to(d, t).contiguous(torch::MemoryFormat::ChannelsLast);
@@ -149,6 +158,10 @@ struct ResNeXtNet::Impl {
   std::string device_name, precision;
   int batch = 0;                                     // crops per forward; 0: all at once
   bool use_mkldnn = false;                           // the prepacked CPU path
+  // CUDA, opt-in (DFD_CUDNN_FUSED=1, for bench/gpu to compare): convolution,
+  // bias, residual add and ReLU as one cuDNN call each instead of three or
+  // four kernels. Not the default until measured on a GPU.
+  bool fused = false;
   torch::ScalarType compute_type = torch::kFloat32;  // backbone arithmetic
   ConvBN stem;
   std::vector<Block> blocks;
@@ -176,7 +189,17 @@ struct ResNeXtNet::Impl {
     return x.to(compute_type).contiguous(torch::MemoryFormat::ChannelsLast);
   }
 
+  torch::Tensor fused_feature_map(const torch::Tensor& x) const {
+    auto y = torch::max_pool2d(stem.relu(x), {3, 3}, {2, 2}, {1, 1});
+    for (const auto& b : blocks) {
+      auto identity = b.has_down ? b.down(y) : y;
+      y = b.c3.add_relu(b.c2.relu(b.c1.relu(y)), identity);
+    }
+    return y.to(torch::kFloat32);
+  }
+
   torch::Tensor feature_map(const torch::Tensor& input) const {
+    if (fused) return fused_feature_map(input);
     auto x = use_mkldnn ? input.contiguous().to(compute_type).to_mkldnn() : input;
     auto y = stem(x);
     y.relu_();
@@ -289,6 +312,8 @@ ResNeXtNet::ResNeXtNet(const StateDict& sd, const ModelOptions& opts) : impl_(st
   m.lin_w_t = m.head_w.t().contiguous();
   m.lin_b = to_tensor(at(sd, "linear1.bias"));
   if (m.device.is_cuda()) {
+    const char* f = std::getenv("DFD_CUDNN_FUSED");
+    m.fused = f && std::string(f) == "1";
     for (auto* t : {&m.w_ih_t, &m.w_ico_t, &m.w_hh_t, &m.lin_w_t, &m.lin_b, &m.head_w}) *t = t->to(m.device);
     // Per input shape, cuDNN times its algorithms once and keeps the fastest
     // (the grouped 3x3 convolutions differ most). Process-wide by nature.
@@ -366,5 +391,6 @@ const std::string& ResNeXtNet::device() const { return impl_->device_name; }
 const std::string& ResNeXtNet::precision() const { return impl_->precision; }
 int ResNeXtNet::batch_size() const { return impl_->batch; }
 bool ResNeXtNet::prepacked() const { return impl_->use_mkldnn; }
+bool ResNeXtNet::fused() const { return impl_->fused; }
 
 }  // namespace dfd

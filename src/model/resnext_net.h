@@ -74,6 +74,9 @@ class ResNeXtNet {
   // Crops per forward pass; 0: all crops in one (CPU auto).
   int batch_size() const;
   bool prepacked() const;  // the oneDNN CPU path
+  // CUDA with DFD_CUDNN_FUSED=1: cuDNN's fused conv+bias(+add)+ReLU, an
+  // experiment for bench/gpu (not the default until measured on a GPU).
+  bool fused() const;
 
   struct Impl;
 

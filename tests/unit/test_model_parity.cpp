@@ -256,6 +256,15 @@ TEST_F(Parity, GenericBf16StaysNearFp32) {
   for (size_t i = 0; i < p.size(); ++i) EXPECT_NEAR(p[i].prob_fake, want[i].get<float>(), 0.1f);
 }
 
+TEST_F(Parity, FusedCudnnExperimentIsCudaOnly) {
+  // DFD_CUDNN_FUSED=1 (bench/gpu's experiment) must not reach the CPU, where
+  // cuDNN's fused convolutions do not exist.
+  setenv("DFD_CUDNN_FUSED", "1", 1);
+  auto g = Model::load(test::ref_path("reference.pt"), generic(2));
+  unsetenv("DFD_CUDNN_FUSED");
+  EXPECT_LT(max_rel_diff(g->features(crops_), feats_), 1e-4);
+}
+
 TEST(ModelDevice, CudaOnCpuOnlyLibTorchIsOneClearError) {
   if (std::getenv("DFD_EXPECT_CUDA")) GTEST_SKIP() << "DFD_EXPECT_CUDA set: this LibTorch has CUDA";
   for (const char* dev : {"cuda", "cuda:0", "cuda:1"}) {
