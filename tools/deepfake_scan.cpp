@@ -25,6 +25,7 @@
 #include <atomic>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <cstdlib>
 #include <fstream>
 #include <map>
@@ -60,7 +61,8 @@ const char* kUsageHead =
     "  --html-crops N           crops (with heatmaps) per face track in the HTML (default 3)\n"
     ;
 const char* kUsageTail =
-    "  --timeout S              give up (exit 1) after S seconds (default 0 = no limit)\n"
+    "  --timeout S              give up (exit 1) after S seconds (default 0 = no limit); with\n"
+    "                           many files, per file (that file fails, the others go on)\n"
     "  --max-pixels N           refuse (exit 1) pictures and video frames larger than N pixels\n"
     "                           (width x height), from their declared size, before decoding\n"
     "                           (default 40000000 = 40 megapixels; 0 = no limit)\n"
@@ -334,8 +336,10 @@ int scan_one(const Options& opt) {
 
   const std::string json = report.to_json(2) + "\n";
   if (opt.json == "-") {
-    std::fwrite(json.data(), 1, json.size(), stdout);
-    std::fflush(stdout);
+    // A full disk or a closed pipe must fail the run, not lose the report.
+    const bool written = std::fwrite(json.data(), 1, json.size(), stdout) == json.size();
+    if (std::fflush(stdout) != 0 || !written || std::ferror(stdout))
+      fail(std::string("cannot write the report to standard output: ") + std::strerror(errno));
   } else {
     write_file(opt.json, json);
   }
@@ -369,9 +373,13 @@ int scan_many(const Options& opt) {
   const int cpus = std::max(1, int(g_get_num_processors()));
   dfd::BatchOptions bo;
   bo.jobs = opt.jobs > 0 ? opt.jobs : std::min(cpus, 4);
+  std::vector<std::string> notes, warnings;
+  const std::vector<dfd::BatchInput> inputs = dfd::expand_inputs(opt.inputs, &notes);
   // One LibTorch thread budget for the run: each scan's streaming thread gets
-  // its own OpenMP team of num_threads, so the budget is divided.
-  so.num_threads = dfd::threads_per_scan(so.num_threads > 0 ? so.num_threads : cpus, bo.jobs);
+  // its own OpenMP team of num_threads, so the budget is divided between the
+  // scans that can run at once.
+  const int running = int(std::max<size_t>(1, std::min(size_t(bo.jobs), inputs.size())));
+  so.num_threads = dfd::threads_per_scan(so.num_threads > 0 ? so.num_threads : cpus, running);
   const std::shared_ptr<const dfd::Detector> model = load_model(so);
   bo.scan = so;
   bo.output_dir = opt.output_dir;
@@ -379,9 +387,6 @@ int scan_many(const Options& opt) {
   bo.html_crops = opt.html_crops;
   bo.resume = opt.resume;
   bo.cancel = &g_interrupted;
-
-  std::vector<std::string> notes, warnings;
-  const std::vector<dfd::BatchInput> inputs = dfd::expand_inputs(opt.inputs, &notes);
   if (!opt.quiet)
     for (const auto& n : notes) std::fprintf(stderr, "deepfake-scan: %s\n", one_line(n).c_str());
   dfd::BatchProgress progress(stderr, inputs.size(), isatty(fileno(stderr)), opt.quiet);

@@ -1,7 +1,8 @@
 // The overall progress of a many-file scan on stderr: on a terminal one line
 // redrawn as inputs start and finish,
 //   [#########---------------]  12/40 files  3 FAKE  1 failed  2 running  0:35  ETA 1:05
-// otherwise (a log, a pipe) one plain line per finished input,
+// (a failed input's line printed above it), otherwise (a log, a pipe) one
+// plain line per finished input,
 //   [12/40] FAKE 0.9123 archive/a.mp4 (1.20 s)
 //   [13/40] FAILED archive/b.mp4: decode: b.mp4: no frame could be decoded ...
 #pragma once
