@@ -384,22 +384,27 @@ void Server::Impl::analyse(SoupServerMessage* msg, Endpoint ep, bool html) {
   std::vector<char> name(tmpl.begin(), tmpl.end());
   name.push_back('\0');
   const int fd = g_mkstemp_full(name.data(), O_WRONLY | O_CLOEXEC, 0600);
-  bool ok = fd >= 0;
-  if (ok) {
+  int err = fd >= 0 ? 0 : errno;
+  if (fd >= 0) {
     const auto* p = static_cast<const char*>(g_bytes_get_data(file, nullptr));
     size_t off = 0;
-    while (ok && off < size) {
+    while (!err && off < size) {
       const ssize_t n = write(fd, p + off, size - off);
       if (n < 0 && errno == EINTR) continue;
-      ok = n > 0;
-      if (ok) off += size_t(n);
+      if (n <= 0) err = n < 0 ? errno : EIO;
+      else off += size_t(n);
     }
-    ok = (close(fd) == 0) && ok;
+    if (close(fd) != 0 && !err) err = errno;
   }
   g_bytes_unref(file);
-  if (!ok) {
+  if (err) {
     if (fd >= 0) g_remove(name.data());
-    respond_error(msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, "could not store the upload");
+    // A full disk is the server's condition, not the client's: 507 says so
+    // (RFC 4918), any other failure is a plain 500. Nothing is left behind.
+    const std::string why = std::string("could not store the upload: ") + g_strerror(err);
+    g_printerr("deepfake-serve: %s (%s)\n", why.c_str(), private_dir.c_str());
+    respond_error(msg, err == ENOSPC || err == EDQUOT ? SOUP_STATUS_INSUFFICIENT_STORAGE : SOUP_STATUS_INTERNAL_SERVER_ERROR,
+                  why);
     return;
   }
   auto* job = new Job;
