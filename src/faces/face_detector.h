@@ -19,7 +19,7 @@ const char* to_string(DetectorKind k);
 DetectorKind detector_kind_from_string(const std::string& s);  // throws std::invalid_argument
 
 struct FaceDetectorConfig {
-  DetectorKind kind = DetectorKind::Haar;
+  DetectorKind kind = DetectorKind::Haar;  // a bare config; the analyzer's and the element's default is YuNet
   std::string model_path;       // cascade XML or YuNet ONNX; empty = the kind's default (cascade from
                                 // opencv-data, YuNet from find_default_yunet())
   int detect_max_side = 480;    // frame downscaled so its longer side is at most this (0 = full size),
