@@ -1435,8 +1435,10 @@ TEST(Element, ConcatCapsChangesReachEosEveryTime) {
 
 // face-detector=yunet without face-detector-model: the shipped YuNet
 // (models/yunet). With the default model (the shipped Meso4_DF, per-crop) the
-// first frame with a face carries its score, no PENDING wait; a blank frame
-// before it has no face. align=true (eyes level) runs the same way.
+// first frame with a face carries its score, no PENDING wait, and so does
+// every frame the tracker carries the face to between detections
+// (detect-interval 5 by default); on the next detection frame, black, the
+// face is gone. align=true (eyes level) runs the same way.
 TEST(Element, ShippedYuNetAndDefaultModelScoreTheFirstFaceFrame) {
   const cv::Mat face = cv::imread(std::string(std::getenv("DFD_TEST_DATA")) + "/astronaut.png", cv::IMREAD_COLOR);
   ASSERT_FALSE(face.empty());
@@ -1446,18 +1448,16 @@ TEST(Element, ShippedYuNetAndDefaultModelScoreTheFirstFaceFrame) {
     SCOPED_TRACE(std::string("align=") + align);
     Harness hx({{"sync", "true"}, {"face-detector", "yunet"}, {"align", align}}, /*with_model=*/false);
     gboolean al = FALSE;
-    g_object_get(hx.element, "align", &al, nullptr);
+    gint detect_interval = 0;
+    g_object_get(hx.element, "align", &al, "detect-interval", &detect_interval, nullptr);
     EXPECT_EQ(al, std::string(align) == "true");
+    ASSERT_EQ(detect_interval, 5);
     hx.set_caps(GST_VIDEO_FORMAT_BGR, face.size());
-    ASSERT_EQ(hx.push(blank, 0), GST_FLOW_OK);
-    for (int i = 1; i < 4; ++i) ASSERT_EQ(hx.push(face, i), GST_FLOW_OK);
+    for (int i = 0; i < 5; ++i) ASSERT_EQ(hx.push(face, i), GST_FLOW_OK);
+    ASSERT_EQ(hx.push(blank, 5), GST_FLOW_OK);  // detection runs here again
     hx.eos();
-    GstBuffer* b = gst_harness_pull(hx.h);
-    ASSERT_NE(b, nullptr);
-    EXPECT_TRUE(verdicts(b).empty());  // YuNet finds nothing on a black frame
-    gst_buffer_unref(b);
-    for (int i = 1; i < 4; ++i) {
-      b = gst_harness_pull(hx.h);
+    for (int i = 0; i < 5; ++i) {
+      GstBuffer* b = gst_harness_pull(hx.h);
       ASSERT_NE(b, nullptr);
       const auto v = verdicts(b);
       ASSERT_EQ(v.size(), 1u) << "frame " << i;
@@ -1469,9 +1469,13 @@ TEST(Element, ShippedYuNetAndDefaultModelScoreTheFirstFaceFrame) {
       EXPECT_TRUE(v[0].trained);
       gst_buffer_unref(b);
     }
+    GstBuffer* b = gst_harness_pull(hx.h);
+    ASSERT_NE(b, nullptr);
+    EXPECT_TRUE(verdicts(b).empty());  // YuNet finds nothing on a black frame
+    gst_buffer_unref(b);
     Msgs m(hx.messages());
     EXPECT_TRUE(m.errors.empty());
-    EXPECT_EQ(m.windows.size(), 3u);
+    EXPECT_EQ(m.windows.size(), 5u);
   }
 }
 
