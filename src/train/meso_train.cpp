@@ -113,6 +113,66 @@ std::string split_counts(const std::vector<Sample>& s, Split sp) {
   return o.str();
 }
 
+// The split by item, stratified, as the ResNeXt trainer's.
+void assign_split(std::vector<Sample>& samples, const Dataset& ds, const std::set<size_t>& usable,
+                  const MesoTrainOptions& o) {
+  std::vector<VideoItem> items;
+  std::vector<size_t> back;
+  for (size_t i : usable) {
+    items.push_back(ds.items[i]);
+    back.push_back(i);
+  }
+  const auto sp = split_videos(items, o.val_fraction, 0, o.seed);
+  std::map<size_t, Split> split_of;
+  for (size_t k = 0; k < items.size(); ++k) split_of[back[k]] = sp[k];
+  for (auto& s : samples) s.split = split_of[s.item];
+}
+
+// Self-blended fakes: each real item of the training split gets a twin (one
+// draw per item, so its crops share a mask and colour); the validation
+// split too when it has no fakes of its own, so that it can measure something.
+void add_self_blended(std::vector<Sample>& samples, const Dataset& ds, const MesoTrainOptions& o) {
+  bool val_has_fake = false;
+  for (const auto& s : samples) val_has_fake |= s.fake && s.split == Split::Validation;
+  const size_t n = samples.size();
+  for (size_t i = 0; i < n; ++i) {
+    const Sample r = samples[i];
+    if (r.fake || (r.split == Split::Validation && val_has_fake)) continue;
+    const auto params = draw_self_blend_params(hash64(ds.items[r.item].id + "|meso|" + std::to_string(o.seed)));
+    samples.push_back({r.item, true, true, r.split, self_blend(r.crop, params)});
+  }
+}
+
+// What the exported model's card says about it (threshold 0.5, the authors' input).
+struct CardData {
+  const Dataset& ds;
+  size_t usable;
+  std::string train, validation;  // split_counts
+  int epoch;                      // whose weights are exported
+};
+ModelCard exported_card(const MesoTrainOptions& o, MesoVariant variant, const ModelCard& start_card,
+                        const std::string& start_desc, const CardData& d) {
+  ModelCard card = mesonet_card(variant, "", "");
+  card.name = o.name.empty() ? fs::path(o.out).stem().string() : o.name;
+  card.trained = true;
+  card.seed = o.seed;
+  // Weights derived from the authors' Apache-2.0 files stay under it.
+  const bool from_authors = !o.init.empty() && start_card.licence == "Apache-2.0";
+  card.licence = from_authors ? "Apache-2.0" : "";
+  card.provenance = std::string("deepfake-train ") + DFD_VERSION + ": " + architecture_name(variant) + " trained on a CPU " +
+                    (o.init.empty() ? "from scratch" : "starting from " + start_desc) +
+                    (from_authors ? "; derived from the MesoNet authors' weights (Apache-2.0), " + start_card.provenance : "");
+  std::ostringstream td;
+  td << d.ds.source << " (" << d.ds.layout << "): " << d.usable << " usable items of " << d.ds.items.size()
+     << " listed (face crops: images as they are, videos through the face detector with a 20 % margin, up to "
+     << o.max_crops << " crops each)" << (o.self_blend ? ", plus self-blended fakes made from the real faces" : "")
+     << "; split seed " << o.seed << ": train " << d.train << ", validation " << d.validation << "; " << o.epochs
+     << " epochs (weights of epoch " << d.epoch << ")";
+  if (!o.init.empty()) td << "; before that: " << (start_card.training_data.empty() ? "not recorded" : start_card.training_data);
+  card.training_data = td.str();
+  return card;
+}
+
 MesoVariant variant_of(const std::string& arch) {
   auto v = mesonet_variant(arch);
   if (!v) throw std::invalid_argument("--arch must be meso4 or mesoinception4 for MesoNet training, got '" + arch + "'");
@@ -199,31 +259,8 @@ int run_mesonet(const MesoTrainOptions& o, const TrainIO& io) {
       << " videos from the cache), " << skipped.size() << " skipped\n";
   for (const auto& [id, why] : skipped) log << "deepfake-train: skipped " << id << ": " << why << "\n";
 
-  // ---- split by item, stratified, as the ResNeXt trainer
-  std::vector<VideoItem> items;
-  std::vector<size_t> back;
-  for (size_t i : usable) {
-    items.push_back(ds.items[i]);
-    back.push_back(i);
-  }
-  const auto sp = split_videos(items, o.val_fraction, 0, o.seed);
-  std::map<size_t, Split> split_of;
-  for (size_t k = 0; k < items.size(); ++k) split_of[back[k]] = sp[k];
-  for (auto& s : samples) s.split = split_of[s.item];
-
-  // ---- self-blended fakes: each real item of the training split gets a
-  // twin (one draw per item); the validation split too when it has no fakes.
-  if (o.self_blend) {
-    bool val_has_fake = false;
-    for (const auto& s : samples) val_has_fake |= s.fake && s.split == Split::Validation;
-    const size_t n = samples.size();
-    for (size_t i = 0; i < n; ++i) {
-      const Sample r = samples[i];
-      if (r.fake || (r.split == Split::Validation && val_has_fake)) continue;
-      const auto params = draw_self_blend_params(hash64(ds.items[r.item].id + "|meso|" + std::to_string(o.seed)));
-      samples.push_back({r.item, true, true, r.split, self_blend(r.crop, params)});
-    }
-  }
+  assign_split(samples, ds, usable, o);
+  if (o.self_blend) add_self_blended(samples, ds, o);
   std::vector<size_t> train_idx, val_idx;
   int64_t per_class[2] = {0, 0};
   for (size_t i = 0; i < samples.size(); ++i) {
@@ -314,25 +351,9 @@ int run_mesonet(const MesoTrainOptions& o, const TrainIO& io) {
     out << "exporting epoch " << best_epoch << " (lowest validation loss, " << fmt(best_loss) << ")\n";
 
   // ---- export with a filled card, then load it as the element will
-  ModelCard card = mesonet_card(variant, "", "");
-  card.name = o.name.empty() ? fs::path(o.out).stem().string() : o.name;
-  card.trained = true;
-  card.seed = o.seed;
-  const bool from_authors = !o.init.empty() && start_card.licence == "Apache-2.0";
-  card.licence = from_authors ? "Apache-2.0" : "";
-  card.provenance = std::string("deepfake-train ") + DFD_VERSION + ": " + architecture_name(variant) + " trained on a CPU " +
-                    (o.init.empty() ? "from scratch" : "starting from " + start_desc) +
-                    (from_authors ? "; derived from the MesoNet authors' weights (Apache-2.0), " + start_card.provenance : "");
-  {
-    std::ostringstream td;
-    td << ds.source << " (" << ds.layout << "): " << usable.size() << " usable items of " << ds.items.size()
-       << " listed (face crops: images as they are, videos through the face detector with a 20 % margin, up to "
-       << o.max_crops << " crops each)" << (o.self_blend ? ", plus self-blended fakes made from the real faces" : "")
-       << "; split seed " << o.seed << ": train " << split_counts(samples, Split::Train) << ", validation "
-       << split_counts(samples, Split::Validation) << "; " << o.epochs << " epochs (weights of epoch " << best_epoch << ")";
-    if (!o.init.empty()) td << "; before that: " << (start_card.training_data.empty() ? "not recorded" : start_card.training_data);
-    card.training_data = td.str();
-  }
+  ModelCard card = exported_card(o, variant, start_card, start_desc,
+                                 CardData{ds, usable.size(), split_counts(samples, Split::Train),
+                                          split_counts(samples, Split::Validation), best_epoch});
   json report;
   report["tool"] = std::string("deepfake-train ") + DFD_VERSION;
   report["mode"] = "train-mesonet";
