@@ -46,8 +46,8 @@ struct ScanOptions {
   int window_size = 0;  // 0: the model card's
   int window_stride = 0;
   int interval = 1;
-  int detect_interval = 1;
-  std::string face_detector = "haar";
+  int detect_interval = 5;  // the element's defaults: YuNet every 5th frame, tracking between (docs/faces.md)
+  std::string face_detector = "yunet";
   std::string face_detector_model;
   int min_face_size = 40;
   int max_faces = 8;
