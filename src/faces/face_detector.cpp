@@ -181,12 +181,20 @@ class YuNetDetector : public FaceDetector {
     cv::Mat small = downscale(bgr, scale);
     // The network sees the whole downscaled frame (no letterbox): input size
     // changes only when the frame size does, so OpenCV reuses its buffers.
-    if (small.size() != input_size_) {
-      net_->setInputSize(small.size());
-      input_size_ = small.size();
-    }
     cv::Mat faces;  // one row per face: x, y, w, h, 5 landmarks (x, y), score
-    net_->detect(small, faces);
+    if (small.cols >= kMinInput && small.rows >= kMinInput) {
+      set_input_size(small.size());
+      net_->detect(small, faces);
+    } else {
+      // OpenCV 4.6's YuNet cannot shape an input under 64 px a side (a 64x48
+      // frame throws from getLayerShapesRecursively): pad on the right and
+      // bottom, where boxes keep their coordinates.
+      cv::Mat padded;
+      cv::copyMakeBorder(small, padded, 0, std::max(0, kMinInput - small.rows), 0, std::max(0, kMinInput - small.cols),
+                         cv::BORDER_CONSTANT, cv::Scalar::all(0));
+      set_input_size(padded.size());
+      net_->detect(padded, faces);
+    }
 
     std::vector<Detection> dets;
     for (int i = 0; i < faces.rows; ++i) {
@@ -201,6 +209,14 @@ class YuNetDetector : public FaceDetector {
   }
 
  private:
+  static constexpr int kMinInput = 64;
+  void set_input_size(cv::Size s) {
+    if (s != input_size_) {
+      net_->setInputSize(s);
+      input_size_ = s;
+    }
+  }
+
   FaceDetectorConfig config_;
   cv::Ptr<cv::FaceDetectorYN> net_;
   cv::Size input_size_;
