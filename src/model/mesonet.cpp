@@ -10,6 +10,8 @@
 
 #include <torch/torch.h>
 
+#include "model/torch_tensor.h"
+
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -21,23 +23,11 @@ namespace dfd {
 namespace {
 
 torch::Tensor to_tensor(const TensorData& t) {
-  torch::ScalarType st = torch::kFloat32;
-  switch (t.dtype) {
-    case DType::F32: st = torch::kFloat32; break;
-    case DType::F64: st = torch::kFloat64; break;
-    case DType::F16: st = torch::kFloat16; break;
-    case DType::BF16: st = torch::kBFloat16; break;
-    default: throw std::runtime_error("MesoNet weights must be floating point");
-  }
-  auto x = torch::from_blob(const_cast<uint8_t*>(t.bytes.data()), t.shape, torch::TensorOptions().dtype(st));
-  return x.to(torch::kFloat32).clone();
+  if (!is_floating(t.dtype)) throw std::runtime_error("MesoNet weights must be floating point");
+  return float_tensor(t);
 }
 
-const TensorData& at(const StateDict& sd, const std::string& k) {
-  auto it = sd.find(k);
-  if (it == sd.end()) throw std::runtime_error("missing key '" + k + "'");
-  return it->second;
-}
+const TensorData& at(const StateDict& sd, const std::string& k) { return tensor_at(sd, k); }
 
 struct Conv {
   torch::Tensor w, b;

@@ -13,6 +13,8 @@
 
 #include <torch/torch.h>
 
+#include "model/torch_tensor.h"
+
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -63,30 +65,8 @@ struct Block {
   bool has_down = false;
 };
 
-torch::ScalarType scalar_type(DType d) {
-  switch (d) {
-    case DType::F32: return torch::kFloat32;
-    case DType::F64: return torch::kFloat64;
-    case DType::F16: return torch::kFloat16;
-    case DType::BF16: return torch::kBFloat16;
-    case DType::I64: return torch::kInt64;
-    case DType::I32: return torch::kInt32;
-    case DType::U8: return torch::kUInt8;
-    case DType::Bool: return torch::kBool;
-  }
-  return torch::kFloat32;
-}
-
-torch::Tensor to_tensor(const TensorData& t) {
-  auto x = torch::from_blob(const_cast<uint8_t*>(t.bytes.data()), t.shape, torch::TensorOptions().dtype(scalar_type(t.dtype)));
-  return x.to(torch::kFloat32).clone();
-}
-
-const TensorData& at(const StateDict& sd, const std::string& k) {
-  auto it = sd.find(k);
-  if (it == sd.end()) throw std::runtime_error("missing key '" + k + "'");
-  return it->second;
-}
+torch::Tensor to_tensor(const TensorData& t) { return float_tensor(t); }
+const TensorData& at(const StateDict& sd, const std::string& k) { return tensor_at(sd, k); }
 
 ConvBN fold(const StateDict& sd, const std::string& conv, const std::string& bn, int64_t stride, int64_t pad,
             int64_t groups) {

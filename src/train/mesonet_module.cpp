@@ -5,6 +5,8 @@
 
 #include <torch/torch.h>
 
+#include "model/torch_tensor.h"
+
 #include <algorithm>
 #include <cmath>
 #include <map>
@@ -21,16 +23,8 @@ namespace {
 constexpr size_t kEvalChunk = 4;           // as MesoNetDetector::kChunk: same batch shapes, same kernels
 
 torch::Tensor to_tensor(const TensorData& t) {
-  torch::ScalarType st = torch::kFloat32;
-  switch (t.dtype) {
-    case DType::F32: st = torch::kFloat32; break;
-    case DType::F64: st = torch::kFloat64; break;
-    case DType::F16: st = torch::kFloat16; break;
-    case DType::BF16: st = torch::kBFloat16; break;
-    default: throw std::runtime_error("MesoNet weights must be floating point");
-  }
-  auto x = torch::from_blob(const_cast<uint8_t*>(t.bytes.data()), t.shape, torch::TensorOptions().dtype(st));
-  return x.to(torch::kFloat32).clone();
+  if (!is_floating(t.dtype)) throw std::runtime_error("MesoNet weights must be floating point");
+  return float_tensor(t);
 }
 
 TensorData to_data(const torch::Tensor& x) {

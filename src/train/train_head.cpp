@@ -6,6 +6,8 @@
 
 #include <torch/torch.h>
 
+#include "model/torch_tensor.h"
+
 #include <cstring>
 #include <map>
 #include <opencv2/imgproc.hpp>
@@ -17,26 +19,9 @@ namespace dfd::train {
 
 namespace {
 
-torch::Tensor to_tensor(const TensorData& t) {
-  torch::ScalarType st = torch::kFloat32;
-  switch (t.dtype) {
-    case DType::F32: st = torch::kFloat32; break;
-    case DType::F64: st = torch::kFloat64; break;
-    case DType::F16: st = torch::kFloat16; break;
-    case DType::BF16: st = torch::kBFloat16; break;
-    case DType::I64: st = torch::kInt64; break;
-    case DType::I32: st = torch::kInt32; break;
-    case DType::U8: st = torch::kUInt8; break;
-    case DType::Bool: st = torch::kBool; break;
-  }
-  return torch::from_blob(const_cast<uint8_t*>(t.bytes.data()), t.shape, torch::TensorOptions().dtype(st)).clone();
-}
+torch::Tensor to_tensor(const TensorData& t) { return tensor_copy(t); }
 
-const TensorData& at(const StateDict& sd, const std::string& k) {
-  auto it = sd.find(k);
-  if (it == sd.end()) throw std::runtime_error("missing key '" + k + "'");
-  return it->second;
-}
+const TensorData& at(const StateDict& sd, const std::string& k) { return tensor_at(sd, k); }
 
 TensorData from_tensor(const torch::Tensor& x, DType dtype) {
   auto c = x.detach().to(torch::kCPU).to(dtype == DType::I64 ? torch::kInt64 : torch::kFloat32).contiguous();
