@@ -18,6 +18,7 @@
 
 #include "dfd_config.h"
 #include "model/family.h"
+#include "train/log_format.h"
 #include "train/metrics.h"
 #include "train/self_blend.h"
 
@@ -27,18 +28,6 @@ using json = nlohmann::json;
 namespace dfd::train {
 
 namespace {
-
-using Clock = std::chrono::steady_clock;
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
-std::string fmt(double v, int prec = 4) {
-  if (!std::isfinite(v)) return "n/a";
-  std::ostringstream o;
-  o << std::fixed << std::setprecision(prec) << v;
-  return o.str();
-}
-
-json num(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
 
 // One labelled face crop (BGR CV_8UC3).
 struct Sample {

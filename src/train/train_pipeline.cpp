@@ -18,6 +18,7 @@
 
 #include "model/architecture.h"
 #include "dfd_config.h"
+#include "train/log_format.h"
 #include "train/metrics.h"
 #include "model/model.h"
 #include "train/self_blend.h"
@@ -30,17 +31,6 @@ using json = nlohmann::json;
 namespace dfd::train {
 
 namespace {
-
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
-std::string fmt(double v, int prec = 4) {
-  if (!std::isfinite(v)) return "n/a";
-  std::ostringstream o;
-  o << std::fixed << std::setprecision(prec) << v;
-  return o.str();
-}
 
 // A progress bar on stderr, redrawn at most ten times a second.
 class Bar {
