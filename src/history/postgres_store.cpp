@@ -81,6 +81,8 @@ class PostgresStore : public HistoryStore {
       PQfinish(conn_);
       throw std::runtime_error("history: cannot connect to PostgreSQL: " + reason);
     }
+    // Notices ("relation already exists, skipping") are not errors: not printed.
+    PQsetNoticeProcessor(conn_, [](void*, const char*) {}, nullptr);
     try {
       create_schema();
     } catch (...) {
