@@ -375,20 +375,33 @@ const Model& WindowStage::model() const {
   return *m;
 }
 
-WindowStage::WindowStage(std::shared_ptr<const Detector> detector, const AnalyzerConfig& config)
-    : detector_(std::move(detector)), config_(config) {
-  if (!detector_) throw std::invalid_argument("WindowStage needs a model");
-  config_.validate();
-  inference_ = detector_inference(detector_);
+std::shared_ptr<const Inference> wrapped_inference(std::shared_ptr<const Detector> detector) {
+  auto inference = detector_inference(std::move(detector));
   InferenceWrapper wrap;
   {
     std::lock_guard<std::mutex> lk(wrapper_mutex());
     wrap = wrapper_slot();
   }
   if (wrap) {
-    inference_ = wrap(inference_);
-    if (!inference_) throw std::invalid_argument("the inference wrapper returned nothing");
+    inference = wrap(inference);
+    if (!inference) throw std::invalid_argument("the inference wrapper returned nothing");
   }
+  return inference;
+}
+
+WindowStage::WindowStage(std::shared_ptr<const Detector> detector, const AnalyzerConfig& config)
+    : detector_(std::move(detector)), config_(config) {
+  if (!detector_) throw std::invalid_argument("WindowStage needs a model");
+  config_.validate();
+  inference_ = wrapped_inference(detector_);
+}
+
+WindowStage::WindowStage(std::shared_ptr<const Detector> detector, std::shared_ptr<const Inference> inference,
+                         const AnalyzerConfig& config)
+    : detector_(std::move(detector)), inference_(std::move(inference)), config_(config) {
+  if (!detector_) throw std::invalid_argument("WindowStage needs a model");
+  if (!inference_) throw std::invalid_argument("WindowStage needs an inference");
+  config_.validate();
 }
 
 void WindowStage::reset() { tracks_.clear(); }

@@ -253,12 +253,20 @@ class EnsembleDetector final : public Detector {
 // instrumentation and tests (a slow model); thread-safe.
 using InferenceWrapper = std::function<std::shared_ptr<const Inference>(std::shared_ptr<const Inference>)>;
 void set_inference_wrapper(InferenceWrapper wrapper);
+// What a WindowStage made with `detector` alone runs: the detector through
+// the registered wrapper, if any (inference schedulers start from this).
+std::shared_ptr<const Inference> wrapped_inference(std::shared_ptr<const Detector> detector);
 
 class WindowStage {
  public:
   WindowStage(std::shared_ptr<const Detector> detector, const AnalyzerConfig& config);
   // A ResNeXt Model, through as_detector.
   WindowStage(std::shared_ptr<const Model> model, const AnalyzerConfig& config);
+  // The detector's work done by `inference` (a shared scheduler's stream:
+  // inference/inference_scheduler.h); no wrapper is applied here. `detector`
+  // still gives the geometry, and an ensemble's members' scores.
+  WindowStage(std::shared_ptr<const Detector> detector, std::shared_ptr<const Inference> inference,
+              const AnalyzerConfig& config);
   // Jobs of one track must come in time order (different tracks may interleave).
   // The result depends only on the jobs (and the jobs run before on this
   // stage), never on timing; the backbone batches are cut from them in order.
