@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <set>
+#include <vector>
 
 namespace dfd::monitor {
 
@@ -79,8 +80,22 @@ void expect(const json& v, json::value_t t, const char* want, const std::string&
 json parse_text(const std::string& text, const std::string& what) {
   if (text.size() > kMaxTextBytes)
     throw ConfigError(what + ": larger than " + std::to_string(kMaxTextBytes) + " bytes");
+  // nlohmann keeps the last of two equal keys silently; a config that says
+  // "port" twice is refused instead (one set of keys per open object).
+  std::vector<std::set<std::string>> open_objects;
+  std::string duplicate;
+  const json::parser_callback_t check_duplicates = [&](int, json::parse_event_t event, json& parsed) {
+    if (event == json::parse_event_t::object_start) open_objects.emplace_back();
+    else if (event == json::parse_event_t::object_end && !open_objects.empty()) open_objects.pop_back();
+    else if (event == json::parse_event_t::key && !open_objects.empty() && duplicate.empty() &&
+             !open_objects.back().insert(parsed.get<std::string>()).second)
+      duplicate = parsed.get<std::string>();
+    return true;
+  };
   try {
-    return json::parse(text);
+    json j = json::parse(text, check_duplicates);
+    if (!duplicate.empty()) throw ConfigError(what + ": the key '" + duplicate + "' appears twice in one object");
+    return j;
   } catch (const json::exception& e) {  // parse_error, and out_of_range for numbers like 1e400
     throw ConfigError(what + ": not JSON: " + e.what());
   }

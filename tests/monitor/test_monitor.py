@@ -103,9 +103,9 @@ def http(method, url, body=None):
         req.add_header("Content-Type", "application/json")
     try:
         with urllib.request.urlopen(req, timeout=30) as r:
-            return r.status, r.read().decode()
+            return r.status, r.read().decode(errors="replace")
     except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
+        return e.code, e.read().decode(errors="replace")
 
 
 def start_camera(work, port, name="camera"):
@@ -140,7 +140,7 @@ def metric(text, name, labels):
 
 def config_for(work, srcs, reconnect=None):
     c = {"listen": {"bind": "127.0.0.1", "port": 0},
-         "reconnect": reconnect or {"initial_s": 0.5, "max_s": 4, "stall_timeout_s": 10},
+         "reconnect": reconnect or {"initial_s": 0.5, "max_s": 4, "stall_timeout_s": 6},
          "defaults": {"detect": DETECT, "publish": {"method": "file", "file-format": "json-lines"}},
          "sources": srcs}
     return c
@@ -180,6 +180,22 @@ def test_rtsp(work):
         check(s["reconnects"] > 0, "reconnects counted: %d" % s["reconnects"])
         status, text = http("GET", url + "/metrics")
         check(metric(text, "dfd_monitor_reconnects_total", {"source": "door"}) >= 1, "/metrics counts reconnects")
+        # The camera hangs (SIGSTOP: connection open, nothing sent): the stall
+        # watchdog gives up on it, and it plays again once the camera resumes.
+        errors_before = sources(url)["door"]["errors"]
+        cam.proc.send_signal(signal.SIGSTOP)
+        try:
+            s = poll("the stall to be noticed", lambda: (lambda d: d if d["errors"] > errors_before and
+                                                          "no frame for" in (d["last_error"] or "") else None)(
+                sources(url)["door"]), timeout=60)
+        finally:
+            cam.proc.send_signal(signal.SIGCONT)
+        check(True, "stall noticed: %s" % s["last_error"])
+        frames_before = sources(url)["door"]["frames"]
+        poll("frames again after the stall",
+             lambda: (lambda d: d["state"] == "playing" and d["frames"] > frames_before + 10)(sources(url)["door"]),
+             timeout=90)
+        check(True, "frames flow again after the stall")
         status, body = http("GET", url + "/healthz")
         check(status == 200 and json.loads(body)["status"] == "ok", "/healthz ok")
     finally:
@@ -215,6 +231,22 @@ def test_rest(work):
         check(s["frames"] == 30, "file source: all 30 frames (%d)" % s["frames"])
         check(s["windows"] > 0 and s["windows_skipped"] == 0, "file source: windows %d, none skipped" % s["windows"])
         check(s["last_error"] is None and s["reconnects"] == 0, "file source: no error, no restart")
+        # The same clip over HTTP (a plain file server this test starts).
+        http_port = free_port()
+        web = Process([sys.executable, "-m", "http.server", "--bind", "127.0.0.1", "--directory", work,
+                       str(http_port)], os.path.join(work, "http.log"))
+        try:
+            poll("the HTTP server", lambda: http("GET", "http://127.0.0.1:%d/clip.mp4" % http_port)[0] == 200,
+                 timeout=30)
+            status, _ = http("POST", url + "/api/v1/sources", {"id": "web", "restart": "never",
+                                                                  "uri": "http://127.0.0.1:%d/clip.mp4" % http_port})
+            check(status == 201, "POST an http:// source: 201")
+            w = poll("the HTTP source to end", lambda: (lambda d: d if d["state"] == "stopped" else None)(
+                sources(url)["web"]), timeout=90)
+            check(w["frames"] == 30 and w["windows"] > 0 and w["last_error"] is None,
+                  "http source: all 30 frames, %d windows, no error" % w["windows"])
+        finally:
+            web.stop()
         # Add the camera at run time.
         status, body = http("POST", url + "/api/v1/sources",
                             {"id": "cam", "uri": cam_uri, "publish": {"file-path": os.path.join(work, "cam.jsonl")}})
@@ -263,8 +295,8 @@ def test_rest(work):
         status, text = http("GET", url + "/metrics")
         check(metric(text, "dfd_monitor_frames_total", {"source": "clip"}) == 30 and
               metric(text, "dfd_monitor_frames_total", {"source": "dead"}) is None and
-              metric(text, "dfd_monitor_sources", {}) == 2,
-              "/metrics: clip's 30 frames, 'dead' gone, 2 sources")
+              metric(text, "dfd_monitor_sources", {}) == 3,
+              "/metrics: clip's 30 frames, 'dead' gone, 3 sources")
         status, _ = http("DELETE", url + "/api/v1/sources/cam")
         check(status == 200, "DELETE cam")
         with open(os.path.join(work, "cam.jsonl")) as f:

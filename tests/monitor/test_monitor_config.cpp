@@ -2,6 +2,9 @@
 // figures' JSON and Prometheus text.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
 #include <string>
 
 #include "monitor/backoff.h"
@@ -60,6 +63,22 @@ TEST(MonitorConfig, FullExample) {
   EXPECT_EQ(c.sources[1].restart, RestartPolicy::Never);
 }
 
+// pipelines/monitor-example.json, the one docs/monitor.md shows, parses.
+TEST(MonitorConfig, ShippedExample) {
+  const char* path = std::getenv("DFD_MONITOR_EXAMPLE");
+  if (!path) GTEST_SKIP() << "DFD_MONITOR_EXAMPLE not set";
+  std::ifstream f(path);
+  ASSERT_TRUE(f) << path;
+  std::stringstream text;
+  text << f.rdbuf();
+  const MonitorConfig c = parse_monitor_config(text.str());
+  ASSERT_EQ(c.sources.size(), 3u);
+  EXPECT_EQ(c.sources[2].restart, RestartPolicy::Never);
+  EXPECT_EQ(c.sources[2].publish.at("method"), "file");
+  EXPECT_EQ(c.sources[0].publish.at("method"), "mqtt");
+  EXPECT_EQ(c.sources[1].detect.at("interval"), "2");
+}
+
 TEST(MonitorConfig, DefaultsWhenEmpty) {
   const MonitorConfig c = parse_monitor_config("{}");
   EXPECT_EQ(c.bind, "127.0.0.1");
@@ -71,6 +90,11 @@ TEST(MonitorConfig, DefaultsWhenEmpty) {
 
 TEST(MonitorConfig, ErrorsNameTheField) {
   EXPECT_NE(error_of("").find("config: not JSON"), std::string::npos);
+  EXPECT_NE(error_of(R"({"listen": {"port": 1, "port": 2}})").find("config: the key 'port' appears twice"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"sources": [{"id": "a", "uri": "rtsp://h/x"}], "sources": []})").find("'sources' appears twice"),
+            std::string::npos);
+  EXPECT_NO_THROW(parse_monitor_config(R"({"sources": [{"id": "a", "uri": "rtsp://h/x"}, {"id": "b", "uri": "rtsp://h/y"}]})"));
   EXPECT_NE(error_of("[1]").find("config: expected an object, got array"), std::string::npos);
   EXPECT_NE(error_of(R"({"sorces": []})").find("sorces: unknown key"), std::string::npos);
   EXPECT_NE(error_of(R"({"listen": {"port": -1}})").find("listen.port: must be 0 to 65535"), std::string::npos);
