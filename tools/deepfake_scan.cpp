@@ -38,6 +38,7 @@
 #include "model/family.h"
 #include "report/report.h"
 #include "element_options.h"
+#include "fleet/fleet_submit.h"
 #include "scan_batch/batch_progress.h"
 #include "scan_batch/batch_run.h"
 #include "scan_runner.h"
@@ -80,6 +81,12 @@ const char* kUsageTail =
     "  --resume                 skip inputs whose report is already in --output-dir\n"
     "  A table of the results goes to stdout; progress to stderr (one line redrawn on a\n"
     "  terminal, a line per file otherwise). A bad file is a FAILED row; the others go on.\n"
+    "Many machines (docs/fleet.md):\n"
+    "  --redis URL --submit INPUT...  queue the inputs (as file:// URIs of their absolute paths)\n"
+    "                           for deepfake-worker processes; prints JOB_ID<TAB>INPUT per input\n"
+    "  --wait                   with --submit: wait for the results, print the table and exit\n"
+    "                           as a many-file scan (a dead-lettered job is a failed input)\n"
+    "  --prefix P               the queue's key prefix (default dfd)\n"
     "  -h, --help               this text\n"
     "A progress bar (frames, fps, ETA) is drawn on stderr while scanning when stderr is a\n"
     "terminal.\n"
@@ -111,6 +118,8 @@ struct Options {
   uint64_t max_pixels = dfd::kDefaultMaxPixels;
   std::map<std::string, std::string> props;  // element properties, validated by the element's ranges
   bool quiet = false;
+  dfd::fleet::SubmitOptions fleet;  // --redis URL --submit [--wait]
+  bool submit = false;
 };
 
 std::string one_line(const std::string& msg) {
@@ -219,6 +228,14 @@ Options parse_args(int argc, char** argv) {
       o.jobs = int(n);
     } else if (a == "--resume") {
       o.resume = true;
+    } else if (a == "--redis") {
+      o.fleet.redis_url = next();
+    } else if (a == "--submit") {
+      o.submit = true;
+    } else if (a == "--wait") {
+      o.fleet.wait = true;
+    } else if (a == "--prefix") {
+      o.fleet.prefix = next();
     } else if (prop_of.count(a)) {
       o.props[prop_of.at(a)] = next();
     } else if (a.rfind("-", 0) == 0 && a != "-") {
@@ -228,6 +245,10 @@ Options parse_args(int argc, char** argv) {
     }
   }
   if (o.inputs.empty()) usage_error("no input file");
+  if (o.submit != !o.fleet.redis_url.empty()) usage_error("--redis URL and --submit go together");
+  if (o.fleet.wait && !o.submit) usage_error("--wait needs --redis URL --submit");
+  if (o.submit && (!o.model.empty() || !o.props.empty()))
+    usage_error("with --submit the workers' model and settings apply: give them to deepfake-worker");
   o.input = o.inputs.front();
   if (many_files(o)) {
     if (o.json_given) usage_error("--json names one report: with many files use --output-dir");
@@ -421,6 +442,8 @@ int scan_many(const Options& opt) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const Options opt = parse_args(argc, argv);
+  Options opt = parse_args(argc, argv);
+  opt.fleet.quiet = opt.quiet;
+  if (opt.submit) return dfd::fleet::submit_inputs(opt.inputs, opt.fleet, stdout, stderr);
   return many_files(opt) ? scan_many(opt) : scan_one(opt);
 }

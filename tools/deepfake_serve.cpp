@@ -52,6 +52,9 @@ const char* kUsage =
     "  --num-threads N --crop-margin F\n"
     "                        deepfakedetect settings for every request (docs/element.md)\n"
     "  --plugin-path DIR     directory holding the deepfakedetect plugin (else GST_PLUGIN_PATH)\n"
+    "  --redis URL           also a fleet front end (docs/fleet.md): POST /api/v1/jobs queues an\n"
+    "                        upload or a URI for deepfake-worker processes (202 + job id), GET\n"
+    "                        /api/v1/jobs/ID answers its state and report; 503 while Redis is away\n"
     "  --version, --help\n";
 
 struct Usage : std::invalid_argument {
@@ -135,6 +138,7 @@ dfd::serve::ServerConfig parse(int argc, char** argv) {
     else if (k == "--num-threads") c.scan.num_threads = to_int(k, v);
     else if (k == "--crop-margin") c.scan.crop_margin = to_double(k, v);
     else if (k == "--plugin-path") c.plugin_dir = v;
+    else if (k == "--redis") c.redis_url = v;
     else throw Usage("unknown option " + k);
   }
   if (c.max_concurrent < 1 || c.max_concurrent > 64) throw Usage("--max-concurrent must be 1..64");

@@ -27,6 +27,7 @@
 #include "report/html_report.h"
 #include "serve_index_html.h"  // kIndexHtml: tools/serve/index.html, embedded at build time
 #include "checkpoint/state_dict.h"
+#include "job_api.h"  // --redis: the fleet's job API (docs/fleet.md)
 
 namespace dfd::serve {
 
@@ -149,6 +150,7 @@ struct Server::Impl {
   std::map<std::string, int> per_client;  // open connections by remote address
   uint64_t refused_connections = 0, timed_out = 0;
   int lock_fd = -1;  // <private_dir>/.lock, flock()ed while the server lives
+  std::unique_ptr<JobApi> job_api;  // --redis; null: no job API
 
   void accept(GSocketConnection* c);
   void forget(Conn* k);
@@ -210,7 +212,8 @@ void log_request(SoupServer*, SoupServerMessage* msg, gpointer) {
 }
 
 bool is_upload_path(const char* path) {
-  return g_strcmp0(path, "/predict_media") == 0 || g_strcmp0(path, "/api/v1/analyze") == 0;
+  return g_strcmp0(path, "/predict_media") == 0 || g_strcmp0(path, "/api/v1/analyze") == 0 ||
+         g_strcmp0(path, "/api/v1/jobs") == 0;
 }
 
 }  // namespace
@@ -284,6 +287,10 @@ void Server::Impl::handle(SoupServerMessage* msg, const char* path, GHashTable* 
       return;
     }
     analyse(msg, Endpoint::Analyze, g_strcmp0(format, "html") == 0);
+    return;
+  }
+  if (job_api && JobApi::handles(path)) {
+    job_api->handle(msg, path, guard && guard->too_large);
     return;
   }
   respond_error(msg, SOUP_STATUS_NOT_FOUND, "no such endpoint");
@@ -910,6 +917,7 @@ Server::Server(ServerConfig config) : impl_(std::make_unique<Impl>()) {
     throw std::runtime_error(std::string("could not load the model: ") + e.what());
   }
   s.card_json = s.model->card().to_json();
+  if (!s.config.redis_url.empty()) s.job_api = std::make_unique<JobApi>(s.config.redis_url, s.config.max_upload_bytes);
   s.context = g_main_context_ref_thread_default();
   s.loop = g_main_loop_new(s.context, FALSE);
   s.server = soup_server_new("server-header", "deepfake-serve ", nullptr);

@@ -49,6 +49,7 @@ struct ServerConfig {
                                    // and time limits are set per request)
   std::string plugin_dir;          // extra directory to look for the deepfakedetect plugin
   std::string temp_parent;         // where the private directory goes; empty: g_get_tmp_dir()
+  std::string redis_url;           // the fleet's job API (job_api.h, docs/fleet.md); empty: off
 };
 
 class Server {
