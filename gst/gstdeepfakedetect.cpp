@@ -67,6 +67,7 @@
 #include "faces/pixel_convert.h"
 #include "analysis/stream_analyzer.h"
 #include "analysis/verdict.h"
+#include "inference/inference_scheduler.h"
 
 GST_DEBUG_CATEGORY_STATIC (gst_deepfake_detect_debug);
 #define GST_CAT_DEFAULT gst_deepfake_detect_debug
@@ -169,6 +170,11 @@ struct Props {
   int max_queued_windows = 8;
   int sync = SYNC_AUTO;
   bool frame_messages = false;
+  // Shared inference (docs/element.md "Many streams"): empty = share with
+  // every element of the process running the same model.
+  std::string model_instance_id;
+  int batch_size = dfd::SchedulerOptions{}.batch_size;
+  int max_batch_latency = dfd::SchedulerOptions{}.max_batch_latency_ms;
 };
 
 enum {
@@ -202,6 +208,10 @@ enum {
   PROP_ENSEMBLE_RULE,
   PROP_ALIGN,
   PROP_RETAIN_MEMORY,
+  PROP_MODEL_INSTANCE_ID,
+  PROP_BATCH_SIZE,
+  PROP_MAX_BATCH_LATENCY,
+  PROP_SCHEDULER_STATS,
 };
 
 GType head_get_type() {
@@ -328,7 +338,9 @@ struct Runtime {
   Props props;
   dfd::AnalyzerConfig cfg;
   std::shared_ptr<const dfd::Detector> model;  // one detector, or an EnsembleDetector (model=a,b)
-  std::unique_ptr<dfd::WindowStage> stage;  // the worker's; made in start() (a registered inference wrapper applies)
+  std::shared_ptr<dfd::SchedulerStream> sched;  // this element's stream of the shared inference scheduler
+  std::string sched_key;                         // the scheduler's key (model-instance-id, or the model's identity)
+  std::unique_ptr<dfd::WindowStage> stage;  // the worker's; made in start(), its model calls go through `sched`
   std::string model_name;
   bool trained = false;
   std::string notice;
@@ -374,6 +386,13 @@ struct Priv {
   // Sync mode: what holding frames adds to the latency (the query is answered on any thread).
   std::atomic<uint64_t> hold_latency_min{0}, hold_latency_max{0};
   std::unique_ptr<Runtime> rt;
+  // The scheduler stream while running, for scheduler-stats from any
+  // thread; its last figures once stopped (the scheduler is let go).
+  std::mutex sched_mu;
+  std::shared_ptr<dfd::SchedulerStream> sched;
+  std::string sched_key;
+  dfd::StreamSchedStats last_stream;
+  dfd::SchedulerStats last_sched;
 };
 
 struct _GstDeepfakeDetect {
@@ -451,6 +470,41 @@ GstMessage* summary_message(GstDeepfakeDetect* self, const Runtime& rt, const df
   }
   gst_structure_take_value(s, "tracks", &arr);
   return gst_message_new_element(GST_OBJECT(self), s);
+}
+
+// The shared inference scheduler's counters, this element's stream's and the
+// whole scheduler's (every element on it): the scheduler-stats property, and
+// without the queue-wait times the summary message's "scheduler" field (so
+// that a single sync stream's messages stay the same from run to run).
+GstStructure* scheduler_structure(Priv* priv, bool with_times = true) {
+  std::string key;
+  dfd::StreamSchedStats st;
+  dfd::SchedulerStats all;
+  {
+    std::lock_guard<std::mutex> lk(priv->sched_mu);
+    key = priv->sched_key;
+    st = priv->sched ? priv->sched->stats() : priv->last_stream;
+    all = priv->sched ? priv->sched->scheduler()->stats() : priv->last_sched;
+  }
+  GstStructure* s = gst_structure_new(
+      "deepfakedetect-scheduler", "key", G_TYPE_STRING, key.c_str(), "streams", G_TYPE_INT, all.streams,
+      "batches", G_TYPE_UINT64, guint64(all.batches), "crops", G_TYPE_UINT64, guint64(all.crops),
+      "mean-batch-size", G_TYPE_DOUBLE, all.mean_batch(), "largest-batch", G_TYPE_INT, all.largest_batch,
+      "mixed-batches", G_TYPE_UINT64, guint64(all.mixed_batches), "full-batches", G_TYPE_UINT64,
+      guint64(all.full_batches), "timed-out-batches", G_TYPE_UINT64, guint64(all.timed_out_batches),
+      "queued-crops", G_TYPE_UINT64, guint64(all.queued_crops), "queue-wait-mean-ms", G_TYPE_DOUBLE,
+      all.mean_wait_ms(), "queue-wait-max-ms", G_TYPE_DOUBLE, all.wait_ms_max, "failed", G_TYPE_UINT64,
+      guint64(all.failed), "cancelled", G_TYPE_UINT64, guint64(all.cancelled), "stream-requests", G_TYPE_UINT64,
+      guint64(st.requests), "stream-crops", G_TYPE_UINT64, guint64(st.crops), "stream-batches", G_TYPE_UINT64,
+      guint64(st.batches), "stream-shared-batches", G_TYPE_UINT64, guint64(st.shared_batches),
+      "stream-mean-batch-share", G_TYPE_DOUBLE, st.batches ? double(st.crops) / double(st.batches) : 0.0,
+      "stream-queue-wait-mean-ms", G_TYPE_DOUBLE, st.mean_wait_ms(), "stream-queue-wait-max-ms", G_TYPE_DOUBLE,
+      st.wait_ms_max, "stream-failed", G_TYPE_UINT64, guint64(st.failed), "stream-cancelled", G_TYPE_UINT64,
+      guint64(st.cancelled), "stream-windows-skipped", G_TYPE_UINT64, guint64(priv->windows_skipped.load()), nullptr);
+  if (!with_times)
+    for (const char* f : {"queue-wait-mean-ms", "queue-wait-max-ms", "stream-queue-wait-mean-ms", "stream-queue-wait-max-ms"})
+      gst_structure_remove_field(s, f);
+  return s;
 }
 
 // --------------------------------------------------------------- worker
@@ -885,6 +939,40 @@ void stop_runtime(GstDeepfakeDetect* self) {
     rt->cv.notify_all();
   }
   if (rt->worker.joinable()) rt->worker.join();
+  // Keep the figures, let the scheduler go (it ends with its last stream).
+  Priv* priv = self->priv;
+  std::lock_guard<std::mutex> lk(priv->sched_mu);
+  if (priv->sched) {
+    priv->last_stream = priv->sched->stats();
+    priv->last_sched = priv->sched->scheduler()->stats();
+    priv->sched.reset();
+  }
+}
+
+// The shared inference scheduler this element's windows go through: the one
+// of its model-instance-id, or by default the one of its model (same files,
+// weights, device, precision and ensemble rule), made when none is alive.
+// Throws std::invalid_argument when the id is in use with another model.
+std::shared_ptr<dfd::SchedulerStream> join_scheduler(GstDeepfakeDetect* self, Runtime* rt, size_t members) {
+  const Props& p = rt->props;
+  std::string identity = rt->model->source() + " [" + rt->model->checksum() + "] on " + p.device + " " + p.precision;
+  if (members > 1) identity += std::string(" ensemble-rule=") + dfd::to_string(dfd::EnsembleRule(p.ensemble_rule));
+  rt->sched_key = p.model_instance_id.empty() ? "model:" + identity : "id:" + p.model_instance_id;
+  dfd::SchedulerOptions opts;
+  opts.batch_size = p.batch_size;
+  opts.max_batch_latency_ms = p.max_batch_latency;
+  bool created = false;
+  auto model = rt->model;
+  auto sched = dfd::shared_scheduler(rt->sched_key, identity, [&] { return dfd::wrapped_inference(model); }, opts, &created);
+  if (!created && (sched->options().batch_size != opts.batch_size ||
+                   sched->options().max_batch_latency_ms != opts.max_batch_latency_ms))
+    GST_WARNING_OBJECT(self, "the shared scheduler %s runs with batch-size %d and max-batch-latency %d ms (its first "
+                             "element's), not %d and %d",
+                       rt->sched_key.c_str(), sched->options().batch_size, sched->options().max_batch_latency_ms,
+                       opts.batch_size, opts.max_batch_latency_ms);
+  GST_INFO_OBJECT(self, "%s the shared inference scheduler %s (%d stream(s) before this one)",
+                  created ? "made" : "joined", rt->sched_key.c_str(), sched->stats().streams);
+  return sched->attach(GST_OBJECT_NAME(self));
 }
 
 }  // namespace
@@ -1045,7 +1133,14 @@ static gboolean gst_deepfake_detect_start(GstBaseTransform* trans) {
       return FALSE;
     }
 
-    rt->stage = std::make_unique<dfd::WindowStage>(rt->model, c);
+    try {
+      rt->sched = join_scheduler(self, rt.get(), members.size());
+    } catch (const std::exception& e) {
+      GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS, ("Cannot share inference: %s", e.what()),
+                        ("elements with the same model-instance-id must run the same model"));
+      return FALSE;
+    }
+    rt->stage = std::make_unique<dfd::WindowStage>(rt->model, rt->sched, c);
     // Sync mode: a face's window is due within a window's worth of analysed
     // frames while its track lives, or when the track expires
     // (track-expiry frames unseen, noticed at the next detection).
@@ -1066,6 +1161,11 @@ static gboolean gst_deepfake_detect_start(GstBaseTransform* trans) {
     priv->windows_analysed = 0;
     priv->windows_skipped = 0;
     priv->frames = 0;
+    {
+      std::lock_guard<std::mutex> lk(priv->sched_mu);
+      priv->sched = rt->sched;
+      priv->sched_key = rt->sched_key;
+    }
     priv->hold_latency_min = 0;
     priv->hold_latency_max = 0;
     Runtime* raw = rt.get();
@@ -1161,8 +1261,14 @@ static gboolean gst_deepfake_detect_sink_event(GstBaseTransform* trans, GstEvent
           gst_pad_push_event(GST_BASE_TRANSFORM_SRC_PAD(self),
                              gst_event_new_custom(GST_EVENT_CUSTOM_DOWNSTREAM,
                                                   gst_structure_copy(gst_message_get_structure(msg))));
-          if (self->priv->post_messages.load())
+          if (self->priv->post_messages.load()) {
+            // The message (not the event) also carries the shared scheduler's counters.
+            GValue sv = G_VALUE_INIT;
+            g_value_init(&sv, GST_TYPE_STRUCTURE);
+            g_value_take_boxed(&sv, scheduler_structure(self->priv, false));
+            gst_structure_take_value(gst_message_writable_structure(msg), "scheduler", &sv);
             gst_element_post_message(GST_ELEMENT(self), msg);
+          }
           else
             gst_message_unref(msg);
           break;
@@ -1468,6 +1574,9 @@ static void gst_deepfake_detect_set_property(GObject* object, guint prop_id, con
       case PROP_ENSEMBLE_RULE: p.ensemble_rule = g_value_get_enum(value); break;
       case PROP_ALIGN: p.align = g_value_get_boolean(value); break;
       case PROP_RETAIN_MEMORY: p.retain_memory = g_value_get_boolean(value); break;
+      case PROP_MODEL_INSTANCE_ID: p.model_instance_id = str(); break;
+      case PROP_BATCH_SIZE: p.batch_size = g_value_get_int(value); break;
+      case PROP_MAX_BATCH_LATENCY: p.max_batch_latency = g_value_get_int(value); break;
       default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
     }
   } catch (const std::exception& e) {
@@ -1513,6 +1622,12 @@ static void gst_deepfake_detect_get_property(GObject* object, guint prop_id, GVa
       case PROP_ENSEMBLE_RULE: g_value_set_enum(value, p.ensemble_rule); break;
       case PROP_ALIGN: g_value_set_boolean(value, p.align); break;
       case PROP_RETAIN_MEMORY: g_value_set_boolean(value, p.retain_memory); break;
+      case PROP_MODEL_INSTANCE_ID:
+        g_value_set_string(value, p.model_instance_id.empty() ? nullptr : p.model_instance_id.c_str());
+        break;
+      case PROP_BATCH_SIZE: g_value_set_int(value, p.batch_size); break;
+      case PROP_MAX_BATCH_LATENCY: g_value_set_int(value, p.max_batch_latency); break;
+      case PROP_SCHEDULER_STATS: g_value_take_boxed(value, scheduler_structure(priv)); break;
       default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
     }
   } catch (const std::exception& e) {
@@ -1862,6 +1977,61 @@ static void gst_deepfake_detect_class_init(GstDeepfakeDetectClass* klass) {
                            "Keep freed inference buffers in the heap for reuse (glibc mallopt, process-wide): "
                            "much faster CPU inference, the heap keeps its peak size" SINCE_0_2,
                            TRUE, rw));
+
+  /**
+   * GstDeepfakeDetect:model-instance-id:
+   *
+   * Elements of one process with the same id share one inference scheduler:
+   * their crops are batched together (up to #GstDeepfakeDetect:batch-size),
+   * fairly between streams, one model call at a time. Unset (the default):
+   * elements share by model, i.e. every element with the same model file(s),
+   * device, precision (and ensemble rule) shares one scheduler. Give an
+   * element an id of its own for a private scheduler. Elements under one id
+   * must run the same model (an error otherwise); the first element's
+   * batch-size and max-batch-latency are used.
+   *
+   * Since: 0.3
+   */
+  g_object_class_install_property(gobject_class, PROP_MODEL_INSTANCE_ID,
+      g_param_spec_string("model-instance-id", "Model instance id",
+                          "Elements with the same id share one batched inference scheduler; unset: share with "
+                          "every element running the same model (Since: 0.3)",
+                          nullptr, rw));
+  /**
+   * GstDeepfakeDetect:batch-size:
+   *
+   * Since: 0.3
+   */
+  g_object_class_install_property(gobject_class, PROP_BATCH_SIZE,
+      g_param_spec_int("batch-size", "Batch size",
+                       "Face crops per model call, from all streams sharing the scheduler (Since: 0.3)", 1, 1024,
+                       dfd::SchedulerOptions{}.batch_size, rw));
+  /**
+   * GstDeepfakeDetect:max-batch-latency:
+   *
+   * How long a crop may wait for other streams' crops to fill its batch.
+   * A crop never waits when every stream sharing the scheduler already has
+   * crops waiting, so a single stream never waits.
+   *
+   * Since: 0.3
+   */
+  g_object_class_install_property(gobject_class, PROP_MAX_BATCH_LATENCY,
+      g_param_spec_int("max-batch-latency", "Max batch latency",
+                       "Milliseconds a crop may wait for other streams' crops to join its batch (Since: 0.3)", 0,
+                       10000, dfd::SchedulerOptions{}.max_batch_latency_ms, rw));
+  /**
+   * GstDeepfakeDetect:scheduler-stats:
+   *
+   * The shared inference scheduler's counters: batches, crops,
+   * mean-batch-size, mixed-batches (crops of several streams), queue waits,
+   * and this element's stream-* share; the last figures after a stop.
+   *
+   * Since: 0.3
+   */
+  g_object_class_install_property(gobject_class, PROP_SCHEDULER_STATS,
+      g_param_spec_boxed("scheduler-stats", "Scheduler statistics",
+                         "Counters of the shared inference scheduler and of this element's stream (Since: 0.3)",
+                         GST_TYPE_STRUCTURE, ro));
 
   gst_element_class_set_static_metadata(
       element_class, "Deepfake detector", "Filter/Analyzer/Video",
