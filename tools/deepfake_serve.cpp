@@ -17,6 +17,7 @@
 #include <string>
 
 #include "dfd_config.h"
+#include "serve/history_api.h"
 #include "serve/server.h"
 
 namespace {
@@ -55,6 +56,12 @@ const char* kUsage =
     "  --redis URL           also a fleet front end (docs/fleet.md): POST /api/v1/jobs queues an\n"
     "                        upload or a URI for deepfake-worker processes (202 + job id), GET\n"
     "                        /api/v1/jobs/ID answers its state and report; 503 while Redis is away\n"
+    "  --history URL         the result history: a path or sqlite:PATH (SQLite), postgresql://... or\n"
+    "                        postgres://... (PostgreSQL), or none; default: $DFD_HISTORY, else\n"
+    "                        SQLite in DATA-DIR/history.db. Uploads already scanned with the same\n"
+    "                        model are answered from it (GET/DELETE /api/v1/scans, docs/service.md)\n"
+    "  --data-dir DIR        the service's data directory (default $XDG_DATA_HOME/deepfakedetect\n"
+    "                        or ~/.local/share/deepfakedetect)\n"
     "  --version, --help\n";
 
 struct Usage : std::invalid_argument {
@@ -139,6 +146,10 @@ dfd::serve::ServerConfig parse(int argc, char** argv) {
     else if (k == "--crop-margin") c.scan.crop_margin = to_double(k, v);
     else if (k == "--plugin-path") c.plugin_dir = v;
     else if (k == "--redis") c.redis_url = v;
+    else if (k == "--history") {
+      if (v.empty()) throw Usage("--history needs a URL, a path or none");
+      c.history = v;
+    } else if (k == "--data-dir") c.data_dir = v;
     else throw Usage("unknown option " + k);
   }
   if (c.max_concurrent < 1 || c.max_concurrent > 64) throw Usage("--max-concurrent must be 1..64");
@@ -165,6 +176,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
+    config.history = dfd::serve::resolve_history_url(config.history, config.data_dir);
     dfd::serve::Server server(config);
     server.listen();
     std::fprintf(stderr, "deepfake-serve: %s\n", server.model_summary().c_str());

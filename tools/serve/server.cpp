@@ -28,6 +28,7 @@
 #include "serve_index_html.h"  // kIndexHtml: tools/serve/index.html, embedded at build time
 #include "checkpoint/state_dict.h"
 #include "job_api.h"  // --redis: the fleet's job API (docs/fleet.md)
+#include "history_api.h"
 
 namespace dfd::serve {
 
@@ -151,6 +152,7 @@ struct Server::Impl {
   uint64_t refused_connections = 0, timed_out = 0;
   int lock_fd = -1;  // <private_dir>/.lock, flock()ed while the server lives
   std::unique_ptr<JobApi> job_api;  // --redis; null: no job API
+  std::unique_ptr<ServeHistory> history;  // the result history; null: --history none
 
   void accept(GSocketConnection* c);
   void forget(Conn* k);
@@ -289,6 +291,11 @@ void Server::Impl::handle(SoupServerMessage* msg, const char* path, GHashTable* 
     analyse(msg, Endpoint::Analyze, g_strcmp0(format, "html") == 0);
     return;
   }
+  if (is_history_path(path)) {
+    if (history) history->handle(msg, path, query);
+    else respond_history_off(msg);
+    return;
+  }
   if (job_api && JobApi::handles(path)) {
     job_api->handle(msg, path, guard && guard->too_large);
     return;
@@ -316,6 +323,7 @@ std::string Server::Impl::health() const {
             {"timed_out_requests", timed_out},
             {"served", served}};
   if (!card.trained) j["model"]["notice"] = card.trust_notice();
+  j["history"] = history != nullptr;
   return j.dump();
 }
 
@@ -476,11 +484,20 @@ void Server::Impl::work(Job* job) {
   o.cancel = &job->cancel;
   o.frame_probabilities = true;
   try {
-    Report r = run_scan(o, {}, model.get());
-    // Clients see the model file's name, not where it lives on the server.
-    gchar* base = g_path_get_basename(r.model.source.c_str());
-    r.model.source = base;
-    g_free(base);
+    auto scan = [&] {
+      Report s = run_scan(o, {}, model.get());
+      // Clients see the model file's name, not where it lives on the server.
+      gchar* base = g_path_get_basename(s.model.source.c_str());
+      s.model.source = base;
+      g_free(base);
+      return s;
+    };
+    // Through the history: the same bytes already scanned with this model
+    // are answered from it; a new result is recorded.
+    ServeHistory::Outcome outcome;
+    if (history) outcome = history->scan(job->path, job->source_name, scan);
+    else outcome.report = scan();
+    Report& r = outcome.report;
     if (job->endpoint == Endpoint::Predict) {
       // The original Flask API's response, unchanged.
       json j;
@@ -511,6 +528,11 @@ void Server::Impl::work(Job* job) {
         j["model_card"] = json::parse(card_json);
         j["images"] = json::parse(report_images_json(images));
         j["confidence"] = verdict_confidence(r);
+        if (history) {
+          j["cached"] = outcome.cached;
+          if (outcome.scan_id) j["scan_id"] = outcome.scan_id;
+          if (!outcome.error.empty()) j["history_error"] = outcome.error;
+        }
         job->body = j.dump();
         job->content_type = "application/json";
       }
@@ -873,6 +895,9 @@ Server::Server(ServerConfig config) : impl_(std::make_unique<Impl>()) {
   if (s.config.max_connections < 1 || s.config.max_connections_per_client < 1)
     throw std::runtime_error("--max-connections and --max-connections-per-client must be at least 1");
   scan_init(s.config.plugin_dir);
+  // Opened before anything is made, so that a bad --history leaves nothing behind.
+  std::shared_ptr<dfd::history::HistoryStore> store;
+  if (!s.config.history.empty()) store = dfd::history::open_history_store(s.config.history);
 
   const std::string parent = s.config.temp_parent.empty() ? g_get_tmp_dir() : s.config.temp_parent;
   remove_stale_dirs(parent);
@@ -917,6 +942,9 @@ Server::Server(ServerConfig config) : impl_(std::make_unique<Impl>()) {
     throw std::runtime_error(std::string("could not load the model: ") + e.what());
   }
   s.card_json = s.model->card().to_json();
+  if (store)
+    s.history = std::make_unique<ServeHistory>(store, s.model->card().name,
+                                               history_model_key(s.model->checksum(), s.card_json, s.config.scan));
   if (!s.config.redis_url.empty()) s.job_api = std::make_unique<JobApi>(s.config.redis_url, s.config.max_upload_bytes);
   s.context = g_main_context_ref_thread_default();
   s.loop = g_main_loop_new(s.context, FALSE);

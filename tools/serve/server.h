@@ -6,6 +6,8 @@
 //                         "model_card" and "images" (crops and heatmaps,
 //                         base64 PNG); ?format=html gives the HTML report
 //   GET  /healthz         {"status": "ok", "model": {...}, "busy", ...}
+//   GET  /api/v1/scans[/ID], DELETE /api/v1/scans/ID   the result history
+//                         (history_api.h); a result already in it is reused
 //   GET  /                the upload page
 //
 // Uploads are untrusted: capped in size (413, answered as soon as the headers
@@ -50,6 +52,11 @@ struct ServerConfig {
   std::string plugin_dir;          // extra directory to look for the deepfakedetect plugin
   std::string temp_parent;         // where the private directory goes; empty: g_get_tmp_dir()
   std::string redis_url;           // the fleet's job API (job_api.h, docs/fleet.md); empty: off
+  // The result history (tools/serve/history_api.h): a path, sqlite:PATH or
+  // postgresql://...; empty: none. deepfake-serve fills in its default
+  // (SQLite in data_dir) with resolve_history_url().
+  std::string history;
+  std::string data_dir;            // empty: $XDG_DATA_HOME/deepfakedetect or ~/.local/share/deepfakedetect
 };
 
 class Server {
