@@ -359,3 +359,45 @@ TEST_F(Fleet, ServeJobApiAndHistory) {
   serve.signal(SIGTERM);
   EXPECT_EQ(serve.wait_exit(30), 0);
 }
+
+// Media by HTTP (python3's http.server here): fetched and scanned; a 404 is a
+// failed attempt with the status in the reason.
+TEST_F(Fleet, HttpMediaIsFetched) {
+  const std::string python = find_program("python3");
+  if (python.empty()) GTEST_SKIP() << "python3 is not installed";
+  RedisServer redis(false);
+  media("face.png");
+  const int port = free_port();
+  Child http({python, "-m", "http.server", std::to_string(port), "--bind", "127.0.0.1", "--directory", dir_},
+             dir_ + "/http.log");
+  const std::string base = "http://127.0.0.1:" + std::to_string(port);
+  ASSERT_TRUE(eventually(30, [&] { return curl(base + "/face.png -o /dev/null").status == 200; })) << http.log();
+  worker(redis.url(), "web", {"--max-attempts", "1"});
+  RedisClient r(redis.url());
+  JobQueue q(r);
+  q.ensure_group();
+  const std::string ok = q.submit_uri(base + "/face.png");
+  const std::string missing = q.submit_uri(base + "/missing.png");
+  ASSERT_TRUE(eventually(60, [&] { return all_terminal(q, {ok, missing}); }));
+  auto s = q.status(ok);
+  EXPECT_EQ(s->state, "done") << s->error;
+  EXPECT_EQ(json::parse(s->report_json)["source"], base + "/face.png");
+  s = q.status(missing);
+  EXPECT_EQ(s->state, "dead");
+  EXPECT_NE(s->error.find("HTTP 404"), std::string::npos) << s->error;
+}
+
+// Bad command lines: exit 2 with the reason.
+TEST_F(Fleet, WorkerCommandLine) {
+  int code = 0;
+  std::string out = run(bin("DFD_WORKER_BIN") + " 2>&1", &code);
+  EXPECT_EQ(code, 2);
+  EXPECT_NE(out.find("--redis URL is required"), std::string::npos) << out;
+  out = run(bin("DFD_WORKER_BIN") + " --redis localhost:6379 2>&1", &code);
+  EXPECT_EQ(code, 2);
+  EXPECT_NE(out.find("must start with redis://"), std::string::npos) << out;
+  out = run(bin("DFD_WORKER_BIN") + " --redis redis://h --max-attempts 0 2>&1", &code);
+  EXPECT_EQ(code, 2) << out;
+  out = run(bin("DFD_WORKER_BIN") + " --redis redis://h --bogus 2>&1", &code);
+  EXPECT_EQ(code, 2) << out;
+}
