@@ -1,6 +1,7 @@
 // The upload page of deepfake-serve in Debian's headless Chromium, driven by
 // playwright-core: upload a clip, see the verdict, the gauge, the chart and a
-// heatmap in the report; then a file that is no video, and see the error.
+// heatmap in the report; the scan in the server's history (open it, delete
+// it); then a file that is no video, and see the error.
 // Environment (tests/serve/meson.build): DFD_SERVE_BIN, DFD_SERVE_MODEL,
 // DFD_MAKE_TEST_MEDIA, DFD_SCREENSHOT_DIR, CHROMIUM, GST_PLUGIN_PATH.
 import { spawn, execFileSync } from 'node:child_process';
@@ -21,7 +22,7 @@ writeFileSync(notMedia, 'just some text, not a video\n');
 const serverTmp = join(work, 'tmp');
 execFileSync('mkdir', [serverTmp]);
 const server = spawn(env('DFD_SERVE_BIN'), ['--port', '0', '--bind', '127.0.0.1', '--window-size', '4',
-  '--model', env('DFD_SERVE_MODEL')], { env: { ...process.env, TMPDIR: serverTmp }, stdio: ['ignore', 'pipe', 'inherit'] });
+  '--model', env('DFD_SERVE_MODEL'), '--history', 'sqlite:' + join(work, 'history.db')], { env: { ...process.env, TMPDIR: serverTmp }, stdio: ['ignore', 'pipe', 'inherit'] });
 const url = await new Promise((resolve, reject) => {
   const rl = createInterface({ input: server.stdout });
   rl.once('line', (line) => {
@@ -88,6 +89,35 @@ try {
   const shot = join(env('DFD_SCREENSHOT_DIR', work), 'serve_browser.png');
   await page.screenshot({ path: shot, fullPage: true });
   console.log('screenshot:', shot);
+
+  // The server's history lists the scan; opening it shows the stored report.
+  await page.locator('#scans tr').first().waitFor({ timeout: 30000 });
+  assert.equal(await page.isVisible('#scans-card'), true, 'history card shown');
+  assert.equal(await page.locator('#scans tr').count(), 1);
+  const row = page.locator('#scans tr').first();
+  assert.equal(await row.locator('td.source').textContent(), 'clip.avi');
+  assert.equal(await row.getAttribute('data-verdict'), v);
+  assert.match(await row.locator('td.probability').textContent(), /^\d+\.\d %$/);
+  assert.match(await page.locator('#scans-count').textContent(), /1\u20131 of 1/);
+  await page.evaluate(() => { document.getElementById('report').srcdoc = ''; });
+  await row.locator('button.open').click();
+  await report.locator('#verdict').waitFor({ timeout: 30000 });
+  assert.equal(await report.locator('#verdict').getAttribute('data-verdict'), v, 'opened report verdict');
+  assert.match(await report.locator('head title').textContent(), /clip\.avi \(scan \d+,/);
+  // The filter: no NO_FACE scans; back to all.
+  await page.selectOption('#scans-verdict', 'NO_FACE');
+  await page.waitForFunction(() => document.querySelectorAll('#scans tr').length === 0);
+  assert.equal(await page.locator('#scans-count').textContent(), 'no scans yet');
+  await page.selectOption('#scans-verdict', '');
+  await page.locator('#scans tr').first().waitFor();
+  // Delete it (after the confirmation): gone from the page and the server.
+  const dialogs = [];
+  page.once('dialog', (d) => { dialogs.push(d.message()); d.accept(); });
+  await page.locator('#scans tr button.delete').first().click();
+  await page.waitForFunction(() => document.querySelectorAll('#scans tr').length === 0);
+  assert.match(dialogs[0] || '', /clip\.avi/);
+  const left = await (await fetch(url + '/api/v1/scans')).json();
+  assert.equal(left.total, 0, 'deleted on the server');
 
   // Not a video: the page shows the server's error.
   await page.setInputFiles('#file', notMedia);
