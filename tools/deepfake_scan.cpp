@@ -86,6 +86,8 @@ const char* kUsageTail =
     "                           for deepfake-worker processes; prints JOB_ID<TAB>INPUT per input\n"
     "  --wait                   with --submit: wait for the results, print the table and exit\n"
     "                           as a many-file scan (a dead-lettered job is a failed input)\n"
+    "  --wait-timeout S         give up waiting after S seconds: unfinished jobs are failed rows\n"
+    "                           (they stay queued; default 0 = wait as long as it takes)\n"
     "  --prefix P               the queue's key prefix (default dfd)\n"
     "  -h, --help               this text\n"
     "A progress bar (frames, fps, ETA) is drawn on stderr while scanning when stderr is a\n"
@@ -234,6 +236,10 @@ Options parse_args(int argc, char** argv) {
       o.submit = true;
     } else if (a == "--wait") {
       o.fleet.wait = true;
+    } else if (a == "--wait-timeout") {
+      const std::string v = next();
+      if (!parse_number(v, &o.fleet.wait_timeout_s) || o.fleet.wait_timeout_s < 0)
+        usage_error("bad value '" + v + "' for --wait-timeout");
     } else if (a == "--prefix") {
       o.fleet.prefix = next();
     } else if (prop_of.count(a)) {

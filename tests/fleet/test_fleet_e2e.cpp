@@ -217,6 +217,13 @@ TEST_F(Fleet, SubmitPrintsJobIds) {
   EXPECT_NE(out.find("cannot reach Redis"), std::string::npos) << out;
   out = run(bin("DFD_SCAN_BIN") + " --submit " + a + " 2>&1", &code);
   EXPECT_EQ(code, 2) << out;
+  // No worker: --wait-timeout ends the wait; the job is a failed row and stays queued.
+  out = run(bin("DFD_SCAN_BIN") + " --redis " + redis.url() + " --submit " + a + " --wait --wait-timeout 1 2>/dev/null",
+            &code);
+  EXPECT_EQ(code, 1) << out;
+  EXPECT_NE(out.find("not finished within --wait-timeout"), std::string::npos) << out;
+  out = run(bin("DFD_SCAN_BIN") + " --redis " + redis.url() + " --submit " + a + " --wait-timeout x 2>&1", &code);
+  EXPECT_EQ(code, 2) << out;
 }
 
 // The fault "Redis away": a worker started without Redis waits and says so,
