@@ -242,14 +242,35 @@ std::string short_weight_name(const std::string& path) {
   return s;
 }
 
-Checkpoint read_locked(const std::string& path) {
-  // Never print HDF5's error stack; never load filter plugins from the environment.
+// Never print HDF5's error stack; never load filter plugins from the environment.
+Handle file_access_properties() {
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
   H5PLset_loading_state(0);
   Handle fapl = checked(H5Pcreate(H5P_FILE_ACCESS), H5Pclose, "cannot create file access properties");
   H5Pset_fclose_degree(fapl.get(), H5F_CLOSE_STRONG);
-  Handle file = checked(H5Fopen(path.c_str(), H5F_ACC_RDONLY, fapl.get()), H5Fclose,
-                        "cannot open the file (truncated or damaged?)");
+  return fapl;
+}
+
+Handle open_file(const std::string& path) {
+  Handle fapl = file_access_properties();
+  return checked(H5Fopen(path.c_str(), H5F_ACC_RDONLY, fapl.get()), H5Fclose,
+                 "cannot open the file (truncated or damaged?)");
+}
+
+// The core driver over a copy of the bytes, without a backing store: the
+// name given to H5Fopen is never looked up on disk while an image is set.
+Handle open_memory(const uint8_t* data, size_t size) {
+  if (size == 0) throw std::runtime_error("HDF5: cannot open the file (it is empty)");
+  if (uint64_t(size) > limits::kMaxArchiveBytes)
+    throw std::runtime_error("HDF5: the file is larger than " + std::to_string(limits::kMaxArchiveBytes) + " bytes");
+  Handle fapl = file_access_properties();
+  if (H5Pset_fapl_core(fapl.get(), 64 << 10, 0) < 0) fail("cannot select the in-memory driver");
+  if (H5Pset_file_image(fapl.get(), const_cast<uint8_t*>(data), size) < 0) fail("cannot hand the bytes to HDF5");
+  return checked(H5Fopen("in-memory.h5", H5F_ACC_RDONLY, fapl.get()), H5Fclose,
+                 "cannot open the file (truncated or damaged?)");
+}
+
+Checkpoint read_locked(const Handle& file) {
   Handle root = checked(H5Gopen2(file.get(), "/", H5P_DEFAULT), H5Gclose, "cannot open the root group");
   // model.save() nests the weights in "model_weights"; save_weights() does not.
   const htri_t nested = H5Lexists(root.get(), "model_weights", H5P_DEFAULT);
@@ -286,7 +307,17 @@ Checkpoint read_locked(const std::string& path) {
 Checkpoint read_keras_h5(const std::string& path) {
   std::lock_guard<std::mutex> lock(hdf5_mutex());
   try {
-    return read_locked(path);
+    return read_locked(open_file(path));
+  } catch (...) {
+    H5Eclear2(H5E_DEFAULT);
+    throw;
+  }
+}
+
+Checkpoint read_keras_h5_memory(const uint8_t* data, size_t size) {
+  std::lock_guard<std::mutex> lock(hdf5_mutex());
+  try {
+    return read_locked(open_memory(data, size));
   } catch (...) {
     H5Eclear2(H5E_DEFAULT);
     throw;

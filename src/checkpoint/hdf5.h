@@ -18,6 +18,8 @@
 // and HDF5's own error stack is never printed: any failure is one
 // std::runtime_error naming the problem.
 #pragma once
+#include <cstddef>
+#include <cstdint>
 #include <string>
 
 #include "checkpoint/state_dict.h"
@@ -30,5 +32,9 @@ constexpr char kHdf5Magic[8] = {'\x89', 'H', 'D', 'F', '\r', '\n', '\x1a', '\n'}
 // Reads a Keras HDF5 weight file. The result has format "keras-h5" and no
 // card. Throws std::runtime_error ("HDF5: ...") for anything else.
 Checkpoint read_keras_h5(const std::string& path);
+
+// The same for a file held in memory (HDF5's core driver over a copy of the
+// bytes; nothing is read from or written to disk). Same checks, same errors.
+Checkpoint read_keras_h5_memory(const uint8_t* data, size_t size);
 
 }  // namespace dfd

@@ -113,7 +113,7 @@ StateDict untrained_state_dict(uint64_t seed) {
     }
     auto* f = reinterpret_cast<float*>(t.bytes.data());
     const int64_t n = t.numel();
-    auto ends_with = [&](const char* s) { return k.size() >= strlen(s) && k.compare(k.size() - strlen(s), strlen(s), s) == 0; };
+    auto ends_with = [&k = k](const char* s) { return k.size() >= strlen(s) && k.compare(k.size() - strlen(s), strlen(s), s) == 0; };
     if (shape.size() == 4) {  // conv: Kaiming normal, fan_out, ReLU gain
       const double fan_out = double(shape[0]) * shape[2] * shape[3];
       std::normal_distribution<float> d(0.f, float(std::sqrt(2.0 / fan_out)));
