@@ -1,5 +1,7 @@
 // The model family: registry, loading by content, and the ResNeXt adapter.
-// No LibTorch here: the families' networks live in model.cpp and mesonet.cpp.
+// No LibTorch here: the families' networks live in model.cpp (ResNeXt, on
+// LibTorch in libdfd-torch), mesonet_dnn.cpp (MesoNet on OpenCV's dnn, the
+// default) and mesonet.cpp (MesoNet on LibTorch, in libdfd-torch).
 #include "model/family.h"
 
 #include <malloc.h>
@@ -14,8 +16,9 @@
 
 #include "dfd_config.h"
 #include "model/architecture.h"
-#include "model/mesonet.h"
+#include "model/mesonet_dnn.h"
 #include "model/mesonet_layout.h"
+#include "model/torch_module.h"
 
 namespace dfd {
 
@@ -89,6 +92,15 @@ class ResNeXtDetector final : public Detector {
   DetectorInfo info_;
 };
 
+// MesoNet on OpenCV's dnn unless LibTorch is asked for (model_options.h).
+std::shared_ptr<const Detector> make_mesonet(const StateDict& tensors, const ModelCard& card, const ModelOptions& opts,
+                                             const std::string& source) {
+  if (opts.backend == "auto" || opts.backend == "opencv") return make_mesonet_dnn_detector(tensors, card, opts, source);
+  if (opts.backend == "libtorch")
+    return torch_backend("MesoNet on backend=libtorch").make_mesonet(tensors, card, opts, source);
+  throw std::invalid_argument("unknown backend '" + opts.backend + "' (auto, opencv or libtorch)");
+}
+
 struct Registry {
   std::mutex mu;
   std::unordered_map<std::string, DetectorFactory> factories;
@@ -102,7 +114,7 @@ Registry& registry() {
                                              const std::string& source) {
       return as_detector(Model::from_state_dict(sd, card, opts), source);
     };
-    for (const char* a : {"meso4", "mesoinception4"}) reg.factories[a] = make_mesonet_detector;
+    for (const char* a : {"meso4", "mesoinception4"}) reg.factories[a] = make_mesonet;
     return true;
   }();
   (void)builtins;
@@ -193,7 +205,7 @@ std::shared_ptr<const Detector> load_detector(const std::string& path, const Mod
 std::shared_ptr<const Detector> load_detector_shared(const std::string& path, const ModelOptions& opts) {
   static std::mutex mu;
   static std::unordered_map<std::string, std::weak_ptr<const Detector>> cache;
-  const std::string key = opts.device + "|" + opts.precision + "|" + path;
+  const std::string key = opts.device + "|" + opts.precision + "|" + opts.backend + "|" + path;
   std::lock_guard<std::mutex> lock(mu);
   if (auto d = cache[key].lock()) return d;
   std::shared_ptr<const Detector> d;

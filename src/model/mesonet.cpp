@@ -1,6 +1,7 @@
-// LibTorch implementation of MesoNet (Meso4, MesoInception4): the forward
-// pass stated in mesonet_layout.h. One of the few translation units that
-// include torch headers. The nets are tiny (about 28k weights, ~0.1 GFLOP per
+// LibTorch backend of MesoNet (Meso4, MesoInception4): the forward pass
+// stated in mesonet_layout.h, in libdfd-torch (ModelOptions::backend =
+// "libtorch"; the default is OpenCV's dnn, model/mesonet_dnn.cpp). One of
+// the few translation units that include torch headers. The nets are tiny (about 28k weights, ~0.1 GFLOP per
 // 256x256 crop), so the graph is run as plain ATen ops; batch norm (which
 // follows a ReLU, so it cannot be folded into the conv before it) is one
 // precomputed scale and shift per channel. Activations are kept channels-last,
@@ -10,6 +11,7 @@
 
 #include <torch/torch.h>
 
+#include "model/mesonet_detector.h"
 #include "model/torch_tensor.h"
 
 #include <algorithm>
@@ -42,21 +44,10 @@ struct BatchNorm {
   torch::Tensor operator()(const torch::Tensor& x) const { return torch::addcmul(shift, x, scale); }
 };
 
-class MesoNetDetector final : public Detector {
+class MesoNetDetector final : public MesoNetDetectorBase {
  public:
-  static constexpr size_t kChunk = 4;  // crops per forward pass
-
   MesoNetDetector(const StateDict& sd, const ModelCard& card, MesoVariant v, const std::string& source)
-      : variant_(v), card_(card), checksum_(weights_checksum(sd)), source_(source) {
-    info_.architecture = architecture_name(v);
-    info_.input_size = kMesoInputSize;
-    info_.colour_order = card.channel_order == "BGR" ? ColourOrder::BGR : ColourOrder::RGB;
-    info_.normalisation = Normalisation{card.mean, card.std, card.channel_order == "RGB"};
-    info_.crop_margin = kMesoCropMargin;
-    info_.per_crop = true;
-    info_.needs_window = false;
-    info_.has_cam = false;
-    info_.feature_dim = 1;
+      : MesoNetDetectorBase(sd, card, v, source) {
     for (const auto& c : mesonet_convs(v)) {
       Conv conv;
       conv.w = to_tensor(at(sd, c.name + ".weight")).contiguous(torch::MemoryFormat::ChannelsLast);
@@ -78,75 +69,16 @@ class MesoNetDetector final : public Detector {
     fc2_b_ = to_tensor(at(sd, "fc2.bias"));
   }
 
-  const DetectorInfo& info() const override { return info_; }
-  const ModelCard& card() const override { return card_; }
-  const std::string& checksum() const override { return checksum_; }
-  const std::string& source() const override { return source_; }
-
-  std::vector<Feature> features(const std::vector<cv::Mat>& crops) const override {
-    if (crops.empty()) return {};
+ protected:
+  void logits(const float* nchw, size_t n, float* out) const override {
     c10::InferenceMode guard;
-    const int s = kMesoInputSize;
-    std::vector<Feature> out(crops.size(), Feature(1));
-    // A few crops per forward: the first activations are 2 MB per crop, and
-    // blocks above glibc's 32 MB mmap threshold are returned to the kernel
-    // and faulted in again on every op (slow here: batch 16 in one go was
-    // 2-3x slower per crop on the 2-core VM).
-    for (size_t from = 0; from < crops.size(); from += kChunk) {
-      const size_t n = std::min(kChunk, crops.size() - from);
-      auto x = torch::empty({int64_t(n), 3, s, s}, torch::kFloat32);
-      std::vector<const cv::Mat*> ptrs;
-      for (size_t i = 0; i < n; ++i) ptrs.push_back(&crops[from + i]);
-      crops_to_nchw(ptrs, info_.normalisation, s, x.data_ptr<float>());
-      auto z = forward(x.contiguous(torch::MemoryFormat::ChannelsLast)).contiguous();  // [n] logits of P(REAL)
-      const float* d = z.data_ptr<float>();
-      for (size_t i = 0; i < n; ++i) out[from + i][0] = d[i];
-    }
-    return out;
-  }
-
-  std::vector<Prediction> classify_frames(const std::vector<const Feature*>& frames) const override {
-    std::vector<Prediction> out;
-    out.reserve(frames.size());
-    for (const Feature* f : frames) out.push_back(from_logit(logit_of(f)));
-    return out;
-  }
-
-  std::vector<Prediction> classify_windows(const std::vector<std::vector<const Feature*>>& windows,
-                                           HeadMode) const override {
-    std::vector<Prediction> out;
-    out.reserve(windows.size());
-    for (const auto& w : windows) {
-      if (w.empty()) throw std::invalid_argument("empty window");
-      double sum = 0;
-      for (const Feature* f : w) sum += p_fake(logit_of(f));
-      out.push_back(from_p_fake(sum / double(w.size())));
-    }
-    return out;
+    const int64_t s = kMesoInputSize;
+    auto x = torch::from_blob(const_cast<float*>(nchw), {int64_t(n), 3, s, s}, torch::kFloat32);
+    auto z = forward(x.contiguous(torch::MemoryFormat::ChannelsLast)).contiguous();  // [n] logits of P(REAL)
+    std::copy_n(z.data_ptr<float>(), n, out);
   }
 
  private:
-  static float logit_of(const Feature* f) {
-    if (!f || f->size() != 1) throw std::invalid_argument("MesoNet feature must have 1 value");
-    return (*f)[0];
-  }
-  // The net's sigmoid(z) is P(REAL); P(FAKE) = 1 - sigmoid(z) = sigmoid(-z).
-  static double p_fake(float z) { return 1.0 / (1.0 + std::exp(double(z))); }
-  // Logits [FAKE, REAL] = [0, z]: their softmax is [1 - sigmoid(z), sigmoid(z)].
-  static Prediction from_logit(float z) {
-    Prediction p;
-    p.logits = {0.f, z};
-    p.prob_fake = float(p_fake(z));
-    return p;
-  }
-  static Prediction from_p_fake(double pf) {
-    const double c = std::min(std::max(pf, 1e-30), 1.0 - 1e-16);
-    Prediction p;
-    p.logits = {0.f, float(std::log1p(-c) - std::log(c))};
-    p.prob_fake = float(pf);
-    return p;
-  }
-
   torch::Tensor block(const torch::Tensor& x, size_t bn, int64_t pool) const {
     return torch::max_pool2d(bns_[bn](x), {pool, pool}, {pool, pool});
   }
@@ -162,7 +94,7 @@ class MesoNetDetector final : public Detector {
 
   torch::Tensor forward(const torch::Tensor& input) const {
     torch::Tensor x;
-    if (variant_ == MesoVariant::Meso4) {
+    if (variant() == MesoVariant::Meso4) {
       x = block(convs_.at("conv1")(input), 0, 2);
       x = block(convs_.at("conv2")(x), 1, 2);
     } else {
@@ -176,10 +108,6 @@ class MesoNetDetector final : public Detector {
     return torch::addmm(fc2_b_, x, fc2_w_t_).view({-1});
   }
 
-  MesoVariant variant_;
-  ModelCard card_;
-  std::string checksum_, source_;
-  DetectorInfo info_;
   std::map<std::string, Conv> convs_;
   std::array<BatchNorm, 4> bns_;
   torch::Tensor fc1_w_t_, fc1_b_, fc2_w_t_, fc2_b_;
@@ -189,18 +117,10 @@ class MesoNetDetector final : public Detector {
 
 std::shared_ptr<const Detector> make_mesonet_detector(const StateDict& tensors, const ModelCard& card,
                                                       const ModelOptions& opts, const std::string& source) {
-  const auto v = mesonet_variant(card.architecture);
-  if (!v) throw std::runtime_error("architecture '" + card.architecture + "' is not MesoNet");
-  validate_mesonet_state_dict(tensors, *v);
-  if (card.input_size != kMesoInputSize)
-    throw std::runtime_error("MesoNet card: input_size must be " + std::to_string(kMesoInputSize));
-  if (opts.device != "cpu")
-    throw std::invalid_argument("MesoNet runs on device=cpu only (asked for '" + opts.device + "')");
-  if (opts.precision != "fp32")
-    throw std::invalid_argument("MesoNet runs in precision=fp32 only (asked for '" + opts.precision + "')");
+  const MesoVariant v = check_mesonet_load(tensors, card, opts);
   if (opts.num_threads > 0) torch::set_num_threads(opts.num_threads);
   c10::InferenceMode guard;
-  return std::make_shared<MesoNetDetector>(tensors, card, *v, source);
+  return std::make_shared<MesoNetDetector>(tensors, card, v, source);
 }
 
 }  // namespace dfd

@@ -1,6 +1,6 @@
 // The ResNeXt50 + LSTM detector's public face: crops as cv::Mat in, host
 // vectors out. The network itself, and every LibTorch call, lives in
-// model/resnext_net.cpp; this file only prepares crops (model/preprocess.h)
+// model/resnext_net.cpp, in libdfd-torch (model/torch_module.h); this file only prepares crops (model/preprocess.h)
 // into the network's host batches and shapes its results.
 #include "model/model.h"
 
@@ -15,8 +15,20 @@
 #include "model/architecture.h"
 #include "model/preprocess.h"
 #include "model/resnext_net.h"
+#include "model/torch_module.h"
 
 namespace dfd {
+
+namespace {
+
+// The ResNeXt network is LibTorch's (libdfd-torch, loaded here on first use).
+const TorchBackend& resnext_backend(const ModelOptions& opts) {
+  if (opts.backend != "auto" && opts.backend != "libtorch")
+    throw std::invalid_argument("ResNeXt models run on backend=libtorch only (asked for '" + opts.backend + "')");
+  return torch_backend("ResNeXt models");
+}
+
+}  // namespace
 
 struct Model::Impl {
   ModelCard card;
@@ -60,12 +72,12 @@ std::shared_ptr<const Model> Model::from_state_dict(const StateDict& sd, const M
   auto impl = std::make_unique<Impl>();
   impl->card = card;
   impl->checksum = weights_checksum(sd);
-  impl->net = std::make_unique<ResNeXtNet>(sd, opts);
+  impl->net = resnext_backend(opts).make_resnext(sd, opts);
   return std::shared_ptr<const Model>(new Model(std::move(impl)));
 }
 
 std::shared_ptr<const Model> Model::load(const std::string& path, const ModelOptions& opts) {
-  ResNeXtNet::check(opts);  // a wrong option fails before the file is read
+  resnext_backend(opts).check_resnext(opts);  // a wrong option fails before the file is read
   Checkpoint ck = read_checkpoint(path);
   if (!ck.card && ck.format == "keras-h5")
     throw std::runtime_error(path + ": a Keras (MesoNet) file is not ResNeXt50+LSTM: load it with dfd::load_detector (model/family.h)");
@@ -84,6 +96,7 @@ std::shared_ptr<const Model> Model::load_shared(const std::string& path, const M
   static std::mutex mu;
   static std::unordered_map<std::string, std::weak_ptr<const Model>> cache;
   const std::string key = opts.device + "|" + opts.precision + "|" + std::to_string(opts.batch_size) + "|" +
+                          opts.backend + "|" +
                           (opts.generic_path ? "generic|" : "") + path;
   std::lock_guard<std::mutex> lock(mu);
   if (auto m = cache[key].lock()) return m;
@@ -103,7 +116,7 @@ ModelCard Model::untrained_card(uint64_t seed) {
 }
 
 std::shared_ptr<const Model> Model::untrained(uint64_t seed, const ModelOptions& opts) {
-  ResNeXtNet::check(opts);
+  resnext_backend(opts).check_resnext(opts);
   auto m = from_state_dict(untrained_state_dict(seed), untrained_card(seed), opts);
   const_cast<Model*>(m.get())->impl_->source = "untrained:seed=" + std::to_string(seed);
   return m;

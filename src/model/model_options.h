@@ -10,7 +10,7 @@ struct ModelOptions {
   // "cpu", or "cuda" / "cuda:N" where LibTorch was built with CUDA and sees
   // a device (Debian's LibTorch is CPU-only: then a clear error at load).
   std::string device = "cpu";
-  int num_threads = 0;  // intra-op threads; 0 leaves LibTorch's choice
+  int num_threads = 0;  // intra-op threads (LibTorch's, or OpenCV's for the dnn backend); 0 leaves its choice
   // Backbone arithmetic: "fp32"; "bf16" on CUDA, or on CPUs with
   // AVX512_BF16/AMX; "fp16" on CUDA only. The LSTM head stays fp32.
   std::string precision = "fp32";
@@ -22,6 +22,11 @@ struct ModelOptions {
   // through torch::conv2d, as on CUDA) instead of oneDNN-prepacked weights,
   // so that the code the GPU runs is exercised and tested on a CPU.
   bool generic_path = false;
+  // What runs the network: "auto" (MesoNet on OpenCV's dnn, ResNeXt on
+  // LibTorch), "opencv" (MesoNet only) or "libtorch" (either; MesoNet on
+  // LibTorch is the training code's forward pass). LibTorch lives in
+  // libdfd-torch, loaded on first use (model/torch_module.h).
+  std::string backend = "auto";
 };
 
 // The automatic batch on CUDA: large enough to fill an H100/H200-class GPU

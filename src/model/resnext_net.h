@@ -10,6 +10,10 @@
 //             backbone in the asked precision (.to(kHalf/kBFloat16)).
 // Batch norms are folded into the convolutions on the CPU at load on both
 // paths (inference only); on CUDA the folded weights are then uploaded once.
+//
+// Built in libdfd-torch (model/torch_module.h): the core library gets a
+// ResNeXtNet from the module's make_resnext and calls it through virtual
+// functions only, so that it links no LibTorch symbol.
 #pragma once
 #include <cstddef>
 #include <memory>
@@ -47,36 +51,36 @@ class ResNeXtNet {
   ResNeXtNet(const StateDict& sd, const ModelOptions& opts);
   // The same checks of the options alone, before any weights are read.
   static void check(const ModelOptions& opts);
-  ~ResNeXtNet();
+  virtual ~ResNeXtNet();
   ResNeXtNet(const ResNeXtNet&) = delete;
   ResNeXtNet& operator=(const ResNeXtNet&) = delete;
 
-  Batch batch(size_t n) const;
+  virtual Batch batch(size_t n) const;
 
   // Pooled 2048-d backbone features, brought back to the host.
-  std::vector<Feature> features(const Batch& crops) const;
+  virtual std::vector<Feature> features(const Batch& crops) const;
   // Backbone and reference head (one zero-state LSTM step per crop) on the
   // device; only the predictions come back, and the features only when
   // `features` is given.
-  std::vector<Prediction> classify_crops(const Batch& crops, std::vector<Feature>* features = nullptr) const;
+  virtual std::vector<Prediction> classify_crops(const Batch& crops, std::vector<Feature>* features = nullptr) const;
   // Reference head on host features (n x 2048 floats).
-  std::vector<Prediction> classify_frames(const float* x, size_t n) const;
+  virtual std::vector<Prediction> classify_frames(const float* x, size_t n) const;
   // LSTM recurrence from zero state over b windows of t frames each
   // (b x t x 2048 floats, window-major), head on the last hidden state.
-  std::vector<Prediction> classify_temporal(const float* x, size_t b, size_t t) const;
+  virtual std::vector<Prediction> classify_temporal(const float* x, size_t b, size_t t) const;
   // The last feature map of one crop weighted by the head's row for `cls`:
   // rows x cols cells, row-major (4 x 4 for 112x112 crops).
-  std::vector<float> activation_cells(const Batch& one_crop, int cls, int* rows, int* cols) const;
+  virtual std::vector<float> activation_cells(const Batch& one_crop, int cls, int* rows, int* cols) const;
 
   // "cpu" or "cuda:N", as resolved at load.
-  const std::string& device() const;
-  const std::string& precision() const;
+  virtual const std::string& device() const;
+  virtual const std::string& precision() const;
   // Crops per forward pass; 0: all crops in one (CPU auto).
-  int batch_size() const;
-  bool prepacked() const;  // the oneDNN CPU path
+  virtual int batch_size() const;
+  virtual bool prepacked() const;  // the oneDNN CPU path
   // CUDA with DFD_CUDNN_FUSED=1: cuDNN's fused conv+bias(+add)+ReLU, an
   // experiment for bench/gpu (not the default until measured on a GPU).
-  bool fused() const;
+  virtual bool fused() const;
 
   struct Impl;
 
