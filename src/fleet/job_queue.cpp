@@ -112,6 +112,14 @@ redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[3], 0, ARGV[2], 'JUSTID')
 return 1
 )LUA";
 
+// The consumer is removed only when it holds no pending entry. ARGV: group, consumer.
+const char* kLeaveLua = R"LUA(
+local p = redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2])
+if #p > 0 then return 0 end
+redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
+return 1
+)LUA";
+
 std::string new_job_id() {
   std::random_device rd;
   std::string id;
@@ -294,6 +302,10 @@ std::string JobQueue::fail(const Claim& claim, const std::string& consumer, cons
             {group(), claim.entry_id, consumer, std::to_string(now_ms()), claim.job_id, reason,
              std::to_string(config_.max_attempts)})
       .str();
+}
+
+bool JobQueue::leave(const std::string& consumer) {
+  return redis_.eval(kLeaveLua, {stream()}, {group(), consumer}).integer() == 1;
 }
 
 std::optional<JobStatus> JobQueue::status(const std::string& job_id) {

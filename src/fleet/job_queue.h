@@ -98,6 +98,9 @@ class JobQueue {
   std::string fail(const Claim& claim, const std::string& consumer, const std::string& reason);
 
   std::optional<JobStatus> status(const std::string& job_id);
+  // A worker that stops cleanly leaves the group (XGROUP DELCONSUMER), unless
+  // it still holds entries (they must stay to be taken over). True when it left.
+  bool leave(const std::string& consumer);
 
   // Key names (see above).
   std::string stream() const { return config_.prefix + ":jobs"; }

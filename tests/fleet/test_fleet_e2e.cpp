@@ -325,6 +325,20 @@ TEST_F(Fleet, ServeJobApiAndHistory) {
   EXPECT_EQ(got["uri"], uri(clip));
   EXPECT_GT(got["report"]["stats"]["frames"].get<int>(), 0);
 
+  // An upload that is no media: dead after its attempts, the reason naming the upload, not the worker's copy.
+  const std::string bad = corrupt("broken.mp4");
+  Http broken = curl("-F file=@" + bad + " " + base + "/api/v1/jobs");
+  ASSERT_EQ(broken.status, 202) << broken.body;
+  const std::string bad_id = json::parse(broken.body)["job_id"];
+  ASSERT_TRUE(eventually(60, [&] {
+    got = json::parse(curl(base + "/api/v1/jobs/" + bad_id).body);
+    return got["state"] == "dead";
+  })) << got.dump();
+  EXPECT_EQ(got["attempts"], 3);
+  EXPECT_NE(got["error"].get<std::string>().find("broken.mp4"), std::string::npos) << got.dump();
+  EXPECT_EQ(got["error"].get<std::string>().find("dfd-worker-"), std::string::npos) << got.dump();
+  EXPECT_FALSE(got.contains("report"));
+
   // Refusals, each with its reason.
   Http h = curl("-H 'Content-Type: application/json' -d '{\"uri\":\"ftp://x/y\"}' " + base + "/api/v1/jobs");
   EXPECT_EQ(h.status, 400);

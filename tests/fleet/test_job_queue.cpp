@@ -132,6 +132,8 @@ TEST(JobQueueTest, SubmitClaimComplete) {
   EXPECT_EQ(pending(r, q), 0);
   EXPECT_EQ(xlen(r, q.done_stream()), 1);
   EXPECT_FALSE(q.claim("w1", 50));  // nothing left
+  EXPECT_TRUE(q.leave("w1"));
+  EXPECT_EQ(r.command({"XINFO", "CONSUMERS", q.stream(), q.group()}).size(), 0u);
 }
 
 TEST(JobQueueTest, UploadTravelsWithTtlAndIsDroppedWhenDone) {
@@ -177,6 +179,8 @@ TEST(JobQueueTest, DeadWorkersJobIsReclaimedAndResultIsKeptOnce) {
   EXPECT_EQ(second->attempt, 2);
   EXPECT_FALSE(q.heartbeat(*first, "w1"));  // no longer w1's
   EXPECT_TRUE(q.heartbeat(*second, "w2"));
+  EXPECT_FALSE(q.leave("w2"));  // it holds the job: stays in the group
+  EXPECT_TRUE(q.leave("w1"));   // holds nothing any more
   // Both finish: the first result stored wins, the other is dropped.
   EXPECT_EQ(q.complete(*second, "w2", R"({"by":"w2"})", "FAKE", 0.9), CompleteOutcome::Won);
   EXPECT_EQ(q.complete(*first, "w1", R"({"by":"w1"})", "REAL", 0.1), CompleteOutcome::Duplicate);

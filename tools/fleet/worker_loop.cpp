@@ -121,9 +121,11 @@ FetchedMedia fetch(const WorkerOptions& o, JobQueue& q, const Claim& c) {
 // is left to be taken over.
 Outcome scan_job(const WorkerOptions& o, JobQueue& q, const Claim& c, const Detector* model) {
   Outcome out;
+  std::string temp_path;  // a fetched copy's path: replaced by the source in error texts
   const auto t0 = std::chrono::steady_clock::now();
   try {
     FetchedMedia media = fetch(o, q, c);
+    temp_path = media.path();
     ScanOptions so = o.scan;
     so.input = media.path();
     so.source_name = c.source;
@@ -132,7 +134,12 @@ Outcome scan_job(const WorkerOptions& o, JobQueue& q, const Claim& c, const Dete
     if (o.on_result) out.media_sha256 = file_sha256(media.path());
     out.ok = true;
   } catch (const ScanError& e) {
-    out.error = std::string(to_string(e.kind())) + ": " + one_line(e.what());
+    std::string what = one_line(e.what());
+    if (!c.uri.empty() && c.uri.rfind("file://", 0) == 0) temp_path.clear();  // the real path: kept
+    for (size_t at = 0; !temp_path.empty() && (at = what.find(temp_path, at)) != std::string::npos;
+         at += c.source.size())
+      what.replace(at, temp_path.size(), c.source);
+    out.error = std::string(to_string(e.kind())) + ": " + what;
   } catch (const FetchError& e) {
     out.error = std::string("input: ") + one_line(e.what());
   } catch (const RedisUnavailable&) {
@@ -231,6 +238,10 @@ size_t run_worker(const WorkerOptions& o, const Detector* model, const std::atom
       backoff.failed(std::string("Redis error: ") + e.what(), stop);
       group_ready = false;
     }
+  }
+  try {
+    q.leave(consumer);  // a clean stop leaves no idle consumer behind (unless it still holds a job)
+  } catch (const std::exception&) {
   }
   return processed;
 }
