@@ -47,7 +47,10 @@ namespace dfd {
 
 struct SchedulerOptions {
   int batch_size = 32;           // crops per model call, at most (the WindowStage's own batch by default)
-  int max_batch_latency_ms = 5;  // longest a crop waits for other streams' crops to join its batch
+  // Longest a crop waits for other streams' crops to join its batch. 0: never
+  // wait, batch what queued up while the model was busy (on the 2-core CPU
+  // benchmark waiting cost more than batching saved: docs/performance.md).
+  int max_batch_latency_ms = 0;
   // Throws std::invalid_argument naming the bad field.
   void validate() const;
 };
