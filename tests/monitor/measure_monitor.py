@@ -5,6 +5,8 @@ media), its CPU time and RSS over a run, frames/s and windows/s per source.
 
   DFD_MONITOR_BIN=... DFD_RTSP_CAMERA_BIN=... DFD_TEST_DATA_DIR=... GST_PLUGIN_PATH=... \
     measure_monitor.py N [SECONDS] [SAMPLE_EVERY_S]
+DFD_MEASURE_DETECT='{"retain-memory": false}' adds deepfakedetect settings
+(default: num-threads 1, as in the tests).
 """
 import json
 import os
@@ -26,6 +28,8 @@ def main():
     n = int(sys.argv[1])
     seconds = float(sys.argv[2]) if len(sys.argv) > 2 else 60
     every = float(sys.argv[3]) if len(sys.argv) > 3 else 10
+    t.DETECT.update(json.loads(os.environ.get("DFD_MEASURE_DETECT", "{}")))
+    print("detect settings: %s" % t.DETECT)
     work = tempfile.mkdtemp(prefix="dfd-monitor-measure-")
     port = t.free_port()
     cam = t.start_camera(work, port)
