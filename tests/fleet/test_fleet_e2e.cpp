@@ -422,3 +422,32 @@ TEST_F(Fleet, WorkerCommandLine) {
   out = run(bin("DFD_WORKER_BIN") + " --redis redis://h --bogus 2>&1", &code);
   EXPECT_EQ(code, 2) << out;
 }
+
+// Redis restarted without its data under a running worker: the defined
+// outcome is that earlier jobs are gone, and the worker makes the stream and
+// group again and runs the jobs queued afterwards.
+TEST_F(Fleet, WorkerCarriesOnAfterRedisLosesItsData) {
+  RedisServer redis(false);
+  const std::string pic = media("face.png");
+  Child& w = worker(redis.url(), "amnesia");
+  RedisClient r(redis.url());
+  JobQueue q(r);
+  q.ensure_group();
+  const std::string before = q.submit_uri(uri(pic));
+  ASSERT_TRUE(eventually(60, [&] { return all_terminal(q, {before}); })) << w.log();
+  redis.restart();
+  std::optional<JobStatus> gone;
+  ASSERT_TRUE(eventually(10, [&] {
+    try {
+      gone = q.status(before);
+      return true;
+    } catch (const RedisUnavailable&) {
+      return false;
+    }
+  }));
+  EXPECT_FALSE(gone);  // Redis forgot it; the worker makes the group again (NOGROUP)
+  const std::string after = q.submit_uri(uri(pic));
+  ASSERT_TRUE(eventually(60, [&] { return all_terminal(q, {after}); })) << w.log();
+  EXPECT_EQ(q.status(after)->state, "done");
+  EXPECT_TRUE(w.running());
+}
