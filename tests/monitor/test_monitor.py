@@ -261,6 +261,12 @@ def test_rest(work):
         d = poll("the unreachable camera's error", lambda: (lambda d: d if d["last_error"] else None)(
             sources(url)["dead"]), timeout=60)
         check(d["state"] in ("reconnecting", "playing") and d["errors"] >= 1, "unreachable: %s" % d["last_error"])
+        # Its retries back off: 0.5, 1, 2, then the 4 s cap, and stay there.
+        d = poll("four retries of the unreachable camera", lambda: (lambda d: d if d["reconnects"] >= 4 and
+                                                                     d["state"] == "reconnecting" else None)(
+            sources(url)["dead"]), timeout=60)
+        check(d["next_retry_s"] == 4 and d["errors"] >= 5,
+              "backoff capped at max_s: next retry in %s s after %d reconnects" % (d["next_retry_s"], d["reconnects"]))
         cam_frames = sources(url)["cam"]["frames"]
         poll("'cam' to keep going beside 'dead'", lambda: sources(url)["cam"]["frames"] > cam_frames + 5, timeout=60)
         # Bad bodies: 400 naming the field.

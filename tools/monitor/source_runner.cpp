@@ -2,6 +2,8 @@
 
 #include <gst/video/video.h>
 
+#include <cstring>
+
 #include "deepfakedetect-meta.h"
 
 namespace dfd::monitor {
@@ -39,6 +41,10 @@ std::string error_text(GstMessage* msg) {
   gchar* debug = nullptr;
   gst_message_parse_error(msg, &err, &debug);
   std::string text = std::string(GST_OBJECT_NAME(GST_MESSAGE_SRC(msg))) + ": " + (err ? err->message : "error");
+  // The debug string's last line is often the cause ("Failed to connect.",
+  // "Not found"); the lines before it are source locations and object paths.
+  const char* cause = debug ? std::strrchr(debug, '\n') : nullptr;
+  if (cause && cause[1]) text += std::string(" (") + std::string(cause + 1).substr(0, 200) + ")";
   g_clear_error(&err);
   g_free(debug);
   return text;
