@@ -267,8 +267,17 @@ def test_rest(work):
             sources(url)["dead"]), timeout=60)
         check(d["next_retry_s"] == 4 and d["errors"] >= 5,
               "backoff capped at max_s: next retry in %s s after %d reconnects" % (d["next_retry_s"], d["reconnects"]))
+        # Sources added and removed in quick succession (while starting up).
+        for i in range(5):
+            status, text = http("POST", url + "/api/v1/sources", {"id": "churn", "uri": cam_uri})
+            check(status == 201, "churn %d: added" % i)
+            time.sleep(0.3 * (i % 3))
+            status, text = http("DELETE", url + "/api/v1/sources/churn")
+            check(status == 200, "churn %d: removed" % i)
         cam_frames = sources(url)["cam"]["frames"]
-        poll("'cam' to keep going beside 'dead'", lambda: sources(url)["cam"]["frames"] > cam_frames + 5, timeout=60)
+        poll("'cam' to keep going beside 'dead' and the churn",
+             lambda: sources(url)["cam"]["frames"] > cam_frames + 5, timeout=60)
+        check(sources(url)["cam"]["errors"] == 0, "'cam' had no error")
         # Bad bodies: 400 naming the field.
         bad = [
             (b"{not json", "not JSON"),
