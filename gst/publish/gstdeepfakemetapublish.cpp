@@ -89,6 +89,7 @@ enum {
   PROP_METHOD,
   PROP_FILE_PATH,
   PROP_FILE_FORMAT,
+  PROP_FILE_APPEND,
   PROP_ADDRESS,
   PROP_TOPIC,
   PROP_MQTT_CLIENT_ID,
@@ -281,6 +282,7 @@ static void dfd_publish_set_property(GObject* object, guint prop_id, const GValu
     case PROP_METHOD: c.method = (ev::Method)g_value_get_enum(value); break;
     case PROP_FILE_PATH: set_string(c.file_path, value); break;
     case PROP_FILE_FORMAT: c.file_format = (ev::FileFormat)g_value_get_enum(value); break;
+    case PROP_FILE_APPEND: c.file_append = g_value_get_boolean(value); break;
     case PROP_ADDRESS: set_string(c.address, value); break;
     case PROP_TOPIC: set_string(c.topic, value); break;
     case PROP_MQTT_CLIENT_ID: set_string(c.client_id, value); break;
@@ -314,6 +316,7 @@ static void dfd_publish_get_property(GObject* object, guint prop_id, GValue* val
     case PROP_METHOD: g_value_set_enum(value, (gint)c.method); break;
     case PROP_FILE_PATH: g_value_set_string(value, c.file_path.c_str()); break;
     case PROP_FILE_FORMAT: g_value_set_enum(value, (gint)c.file_format); break;
+    case PROP_FILE_APPEND: g_value_set_boolean(value, c.file_append); break;
     case PROP_ADDRESS: g_value_set_string(value, c.address.c_str()); break;
     case PROP_TOPIC: g_value_set_string(value, c.topic.c_str()); break;
     case PROP_MQTT_CLIENT_ID: g_value_set_string(value, c.client_id.c_str()); break;
@@ -382,6 +385,17 @@ static void install_properties(GObjectClass* oc) {
   g_object_class_install_property(oc, PROP_FILE_FORMAT,
       g_param_spec_enum("file-format", "File format", "method=file: json-lines or json (an array closed at EOS)" SINCE,
                         GST_TYPE_DFD_PUBLISH_FILE_FORMAT, (gint)ev::FileFormat::JsonLines, kRW));
+  /**
+   * GstDeepfakeMetaPublish:file-append:
+   * method=file: append to the file instead of emptying it at start
+   * (file-format=json-lines only), so that a restarted pipeline keeps the
+   * events written before.
+   * Since: 0.3
+   */
+  g_object_class_install_property(oc, PROP_FILE_APPEND,
+      g_param_spec_boolean("file-append", "File append",
+                           "method=file: append instead of emptying the file at start (json-lines only) (Since: 0.3)",
+                           FALSE, kRW));
   /**
    * GstDeepfakeMetaPublish:address:
    * HOST:PORT of the MQTT broker (default localhost:1883, 8883 with TLS) or

@@ -17,7 +17,9 @@ class FilePublisher : public Publisher {
     if (c.file_path.empty() || c.file_path == "-") {
       out_ = stdout;
     } else {
-      out_ = std::fopen(c.file_path.c_str(), "w");
+      if (c.file_append && c.file_format == FileFormat::Json)
+        throw std::runtime_error("file-append needs file-format=json-lines (a JSON array cannot be continued)");
+      out_ = std::fopen(c.file_path.c_str(), c.file_append ? "a" : "w");
       if (!out_) throw std::runtime_error("cannot open '" + c.file_path + "' for writing: " + std::strerror(errno));
       owned_ = true;
     }

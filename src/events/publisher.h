@@ -24,6 +24,9 @@ struct PublisherConfig {
   Method method = Method::File;
   std::string file_path = "-";  // "-": stdout
   FileFormat file_format = FileFormat::JsonLines;
+  // Append to an existing file instead of emptying it (json-lines only: an
+  // array cannot be continued). What a restarted source wants.
+  bool file_append = false;
   std::string address;          // host:port (MQTT), bootstrap servers (Kafka); empty: localhost default port
   std::string topic = "deepfakedetect";
   std::string client_id;        // empty: made unique

@@ -33,7 +33,8 @@ const std::map<std::string, Kind>& detect_kinds() {
       {"precision", Kind::String},       {"device", Kind::String},
       {"num-threads", Kind::Integer},    {"max-queued-windows", Kind::Integer},
       {"sync", Kind::String},            {"overlay", Kind::Boolean},
-      {"frame-messages", Kind::Boolean},
+      {"frame-messages", Kind::Boolean}, {"model-instance-id", Kind::String},
+      {"batch-size", Kind::Integer},     {"max-batch-latency", Kind::Integer},
   };
   return k;
 }
@@ -50,6 +51,7 @@ const std::map<std::string, Kind>& publish_kinds() {
       {"key-file", Kind::String},      {"max-reconnect-interval", Kind::Integer},
       {"max-buffered", Kind::Integer}, {"flush-timeout", Kind::Integer},
       {"source", Kind::String},        {"add-empty-results", Kind::Boolean},
+      {"file-append", Kind::Boolean},
   };
   return k;
 }

@@ -268,6 +268,28 @@ TEST(FilePublisher, JsonLinesOneEventPerLineInOrder) {
   fs::remove_all(dir);
 }
 
+TEST(FilePublisher, AppendKeepsEarlierEventsAndRefusesAnArray) {
+  const fs::path dir = temp_dir();
+  PublisherConfig c;
+  c.file_path = dir / "events.jsonl";
+  c.file_append = true;
+  for (int run = 0; run < 2; run++) {  // a pipeline started twice on one file
+    auto p = make_publisher(c);
+    for (int i = 0; i < 3; i++) p->publish(numbered(run * 3 + i));
+    p->finish(10s);
+  }
+  auto lines = lines_of(c.file_path);
+  ASSERT_EQ(lines.size(), 6u);
+  for (int i = 0; i < 6; i++) EXPECT_EQ(seq_of(lines[i]), i);
+  c.file_append = false;  // the default empties it
+  make_publisher(c)->finish(1s);
+  EXPECT_TRUE(lines_of(c.file_path).empty());
+  c.file_format = FileFormat::Json;
+  c.file_append = true;
+  EXPECT_THROW(make_publisher(c), std::runtime_error);
+  fs::remove_all(dir);
+}
+
 TEST(FilePublisher, JsonArrayIsValidAtEndOfStream) {
   const fs::path dir = temp_dir();
   PublisherConfig c;

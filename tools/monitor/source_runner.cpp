@@ -82,6 +82,12 @@ void SourceRunner::build() {
     for (const auto& [k, v] : config_.detect) set_checked(detect_, "detect", k, v);
     g_object_set(detect_, "post-messages", TRUE, nullptr);
     if (!config_.publish.count("source")) g_object_set(publish_, "source", config_.uri.c_str(), nullptr);
+    // A source is rebuilt after every error: its events file must not be
+    // emptied each time. A JSON array cannot be continued, and the config
+    // may still say "file-append": false.
+    const auto format = config_.publish.find("file-format");
+    if (format == config_.publish.end() || format->second != "json")
+      g_object_set(publish_, "file-append", TRUE, nullptr);
     for (const auto& [k, v] : config_.publish) set_checked(publish_, "publish", k, v);
     if (!gst_element_link_many(convert_, detect_, publish_, sink, nullptr))
       throw BuildError("cannot link videoconvert ! deepfakedetect ! deepfakemetapublish ! fakesink");
