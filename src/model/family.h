@@ -7,7 +7,9 @@
 //                               112x112 BGR, ImageNet mean/std, tight crop,
 //                               2048-d feature per crop, reference (per-frame)
 //                               or temporal (windowed) head, CAM.
-//   "meso4", "mesoinception4"   MesoNet (model/mesonet_layout.h), 256x256 RGB
+//   "meso4", "mesoinception4"   MesoNet (model/mesonet_layout.h; run by OpenCV's
+//                               dnn, or LibTorch with ModelOptions::backend =
+//                               "libtorch": model/mesonet_detector.h), 256x256 RGB
 //                               / 255, face box + 20 % margin, per crop: the
 //                               net's sigmoid is P(REAL), so P(FAKE) = 1 - it;
 //                               a window's P(FAKE) is the mean of its crops'.
