@@ -34,8 +34,15 @@ json figures_json(const SourceFigures& f) {
             {"events_published", f.events_published},
             {"events_dropped", f.events_dropped},
             {"last_error", f.last_error.empty() ? json(nullptr) : json(f.last_error)},
-            {"last_verdict", nullptr}};
+            {"last_verdict", nullptr},
+            {"queue_depth", f.latency.queue_depth},
+            {"added_latency_s", nullptr}};
   if (f.state == SourceState::Reconnecting) j["next_retry_s"] = f.next_retry_s;
+  if (f.latency.window > 0) {
+    const LatencyStats& l = f.latency;
+    j["added_latency_s"] = {{"last", l.last_s}, {"mean", l.mean_s}, {"p50", l.p50_s}, {"p99", l.p99_s},
+                            {"window_frames", l.window}};
+  }
   if (f.last_verdict.set) {
     const LastVerdict& v = f.last_verdict;
     j["last_verdict"] = {{"track_id", v.track_id},
@@ -73,6 +80,25 @@ void per_source(std::ostringstream& o, const std::vector<SourceFigures>& sources
   for (const auto& s : sources) o << name << "{source=\"" << label_value(s.id) << "\"} " << get(s) << '\n';
 }
 
+// A summary: quantiles over the sliding window (NaN before the first frame,
+// the format's convention), _sum and _count over all frames.
+void added_latency(std::ostringstream& o, const std::vector<SourceFigures>& sources) {
+  const char* name = "dfd_monitor_added_latency_seconds";
+  family(o, name, "summary",
+         "Time a frame spends in deepfakedetect and deepfakemetapublish (quantiles: the last 1000 frames).");
+  for (const auto& s : sources) {
+    const std::string source = label_value(s.id);
+    const LatencyStats& l = s.latency;
+    for (const auto& [q, v] : {std::pair{"0.5", l.p50_s}, std::pair{"0.99", l.p99_s}}) {
+      o << name << "{source=\"" << source << "\",quantile=\"" << q << "\"} ";
+      if (l.window > 0) o << v << '\n';
+      else o << "NaN\n";
+    }
+    o << name << "_sum{source=\"" << source << "\"} " << l.sum_s << '\n';
+    o << name << "_count{source=\"" << source << "\"} " << l.count << '\n';
+  }
+}
+
 }  // namespace
 
 std::string render_metrics(const std::vector<SourceFigures>& sources, const ProcessFigures& process) {
@@ -101,6 +127,10 @@ std::string render_metrics(const std::vector<SourceFigures>& sources, const Proc
              [](const SourceFigures& s) { return s.events_published; });
   per_source(o, sources, "dfd_monitor_events_dropped_total", "counter", "Events deepfakemetapublish dropped.",
              [](const SourceFigures& s) { return s.events_dropped; });
+  per_source(o, sources, "dfd_monitor_queue_depth", "gauge",
+             "Frames in deepfakedetect and deepfakemetapublish (entered, not yet at the sink).",
+             [](const SourceFigures& s) { return s.latency.queue_depth; });
+  added_latency(o, sources);
   family(o, "dfd_monitor_source_state", "gauge", "1 for the source's current state.");
   for (const auto& s : sources)
     for (SourceState st : {SourceState::Playing, SourceState::Reconnecting, SourceState::Stopped})

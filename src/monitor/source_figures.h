@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "monitor/frame_latency.h"
+
 namespace dfd::monitor {
 
 enum class SourceState { Playing, Reconnecting, Stopped };
@@ -41,6 +43,7 @@ struct SourceFigures {
   std::string last_error;          // empty if none
   double next_retry_s = 0;         // while reconnecting: the delay being waited
   LastVerdict last_verdict;
+  LatencyStats latency;            // queue depth and added latency (current pipeline's window)
 };
 
 nlohmann::json figures_json(const SourceFigures& f);

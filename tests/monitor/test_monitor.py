@@ -146,6 +146,22 @@ def config_for(work, srcs, reconnect=None):
     return c
 
 
+def check_latency(s, text, what):
+    """The source's queue depth and added latency, in its JSON and /metrics, are sane."""
+    lat = s["added_latency_s"]
+    check(lat is not None and lat["window_frames"] > 0, "%s: added latency measured: %s" % (what, lat))
+    check(0 < lat["mean"] < 60 and 0 < lat["p99"] < 60 and 0 <= lat["last"] < 60 and lat["p50"] <= lat["p99"],
+          "%s: added latency in (0, 60) s: %s" % (what, lat))
+    check(s["queue_depth"] >= 0, "%s: queue depth %d" % (what, s["queue_depth"]))
+    labels = {"source": s["id"]}
+    check(metric(text, "dfd_monitor_queue_depth", labels) is not None, "%s: /metrics has the queue depth" % what)
+    p99 = metric(text, "dfd_monitor_added_latency_seconds", dict(labels, quantile="0.99"))
+    count = metric(text, "dfd_monitor_added_latency_seconds_count", labels)
+    check(p99 is not None and 0 < p99 < 60 and count is not None and count > 0,
+          "%s: /metrics has the added latency summary (p99 %s s, %s frames)" % (what, p99, count))
+    return count
+
+
 def test_rtsp(work):
     port = free_port()
     cam = start_camera(work, port)
@@ -166,6 +182,7 @@ def test_rtsp(work):
         check(status == 200 and metric(text, "dfd_monitor_frames_total", {"source": "door"}) > 0,
               "/metrics has door's frames")
         check(metric(text, "dfd_monitor_process_resident_memory_bytes", {}) > 10e6, "/metrics has the process RSS")
+        check_latency(sources(url)["door"], text, "RTSP source")
         # The camera dies; the monitor notices and keeps retrying.
         cam.stop(signal.SIGKILL)
         poll("the source to go reconnecting", lambda: sources(url)["door"]["state"] == "reconnecting", timeout=60)
@@ -231,6 +248,10 @@ def test_rest(work):
         check(s["frames"] == 30, "file source: all 30 frames (%d)" % s["frames"])
         check(s["windows"] > 0 and s["windows_skipped"] == 0, "file source: windows %d, none skipped" % s["windows"])
         check(s["last_error"] is None and s["reconnects"] == 0, "file source: no error, no restart")
+        status, text = http("GET", url + "/metrics")
+        count = check_latency(s, text, "file source")
+        check(s["queue_depth"] == 0 and count == 30,
+              "file source ended: queue empty (%d), all 30 frames timed (%s)" % (s["queue_depth"], count))
         # The same clip over HTTP (a plain file server this test starts).
         http_port = free_port()
         web = Process([sys.executable, "-m", "http.server", "--bind", "127.0.0.1", "--directory", work,

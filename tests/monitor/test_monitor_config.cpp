@@ -1,5 +1,5 @@
 // src/monitor/ alone: the strict config parser, the backoff policy and the
-// figures' JSON and Prometheus text.
+// figures' JSON and Prometheus text, the latency tracker.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -8,6 +8,7 @@
 #include <string>
 
 #include "monitor/backoff.h"
+#include "monitor/frame_latency.h"
 #include "monitor/monitor_config.h"
 #include "monitor/source_figures.h"
 
@@ -236,4 +237,92 @@ TEST(SourceFigures, JsonAndMetrics) {
   EXPECT_NE(m.find("dfd_monitor_sources 2\n"), std::string::npos);
   EXPECT_NE(m.find("dfd_monitor_process_resident_memory_bytes 12345\n"), std::string::npos);
   EXPECT_GT(process_rss_bytes(), 1000000u);
+}
+
+TEST(FrameLatency, QueueDepthAndWindow) {
+  FrameLatency l(4, 8);
+  EXPECT_EQ(l.stats().window, 0u);
+  l.entered(100, 1'000'000);
+  l.entered(200, 1'010'000);
+  l.entered(300, 1'020'000);
+  EXPECT_EQ(l.stats().queue_depth, 3u);
+  l.left(100, 1'050'000);  // 50 ms
+  l.left(999, 1'060'000);  // never entered: ignored
+  LatencyStats s = l.stats();
+  EXPECT_EQ(s.queue_depth, 2u);
+  EXPECT_EQ(s.window, 1u);
+  EXPECT_DOUBLE_EQ(s.last_s, 0.05);
+  l.left(200, 1'040'000);  // 30 ms
+  l.left(300, 1'120'000);  // 100 ms
+  s = l.stats();
+  EXPECT_EQ(s.queue_depth, 0u);
+  EXPECT_EQ(s.count, 3u);
+  EXPECT_DOUBLE_EQ(s.last_s, 0.1);
+  EXPECT_NEAR(s.mean_s, 0.06, 1e-12);
+  EXPECT_DOUBLE_EQ(s.p50_s, 0.05);
+  EXPECT_DOUBLE_EQ(s.p99_s, 0.1);
+  EXPECT_NEAR(s.sum_s, 0.18, 1e-12);
+  // The window slides: five more frames of 10..50 ms push the first three out.
+  for (int i = 1; i <= 5; ++i) {
+    l.entered(1000 + i, 0);
+    l.left(1000 + i, i * 10'000);
+  }
+  s = l.stats();
+  EXPECT_EQ(s.window, 4u);
+  EXPECT_NEAR(s.mean_s, 0.035, 1e-12);  // 20, 30, 40, 50 ms
+  EXPECT_DOUBLE_EQ(s.p99_s, 0.05);
+  EXPECT_DOUBLE_EQ(s.p50_s, 0.03);
+  EXPECT_EQ(s.count, 8u);
+}
+
+TEST(FrameLatency, BoundedAndReset) {
+  FrameLatency l(10, 3);
+  for (uint64_t pts = 1; pts <= 100; ++pts) l.entered(pts, int64_t(pts));
+  EXPECT_EQ(l.stats().queue_depth, 3u);  // capped: the oldest dropped
+  l.left(5, 200);                        // dropped long ago: not found
+  EXPECT_EQ(l.stats().window, 0u);
+  // A frame lost on the way is forgotten once a later one arrives.
+  l.left(99, 1099);
+  EXPECT_EQ(l.stats().queue_depth, 1u);  // 98 (lost) gone, 100 still in flight
+  EXPECT_DOUBLE_EQ(l.stats().last_s, 0.001);
+  l.reset();
+  const LatencyStats s = l.stats();
+  EXPECT_EQ(s.queue_depth, 0u);
+  EXPECT_EQ(s.window, 0u);
+  EXPECT_EQ(s.count, 1u);  // the summary's counters go on
+  l.left(100, 2000);       // stamped before the reset: not measured
+  EXPECT_EQ(l.stats().count, 1u);
+}
+
+TEST(SourceFigures, LatencyJsonAndMetrics) {
+  SourceFigures a;
+  a.id = "door";
+  SourceFigures b;
+  b.id = "idle";
+  a.latency.queue_depth = 2;
+  a.latency.window = 3;
+  a.latency.last_s = 0.25;
+  a.latency.mean_s = 0.125;
+  a.latency.p50_s = 0.1;
+  a.latency.p99_s = 0.5;
+  a.latency.sum_s = 1.5;
+  a.latency.count = 7;
+  const auto j = figures_json(a);
+  EXPECT_EQ(j["queue_depth"], 2);
+  EXPECT_DOUBLE_EQ(j["added_latency_s"]["last"].get<double>(), 0.25);
+  EXPECT_DOUBLE_EQ(j["added_latency_s"]["mean"].get<double>(), 0.125);
+  EXPECT_DOUBLE_EQ(j["added_latency_s"]["p99"].get<double>(), 0.5);
+  EXPECT_EQ(j["added_latency_s"]["window_frames"], 3);
+  EXPECT_TRUE(figures_json(b)["added_latency_s"].is_null());
+  EXPECT_EQ(figures_json(b)["queue_depth"], 0);
+  const std::string m = render_metrics({a, b}, ProcessFigures{});
+  EXPECT_NE(m.find("# TYPE dfd_monitor_queue_depth gauge\n"), std::string::npos);
+  EXPECT_NE(m.find("dfd_monitor_queue_depth{source=\"door\"} 2\n"), std::string::npos);
+  EXPECT_NE(m.find("# TYPE dfd_monitor_added_latency_seconds summary\n"), std::string::npos);
+  EXPECT_NE(m.find("dfd_monitor_added_latency_seconds{source=\"door\",quantile=\"0.5\"} 0.1\n"), std::string::npos);
+  EXPECT_NE(m.find("dfd_monitor_added_latency_seconds{source=\"door\",quantile=\"0.99\"} 0.5\n"), std::string::npos);
+  EXPECT_NE(m.find("dfd_monitor_added_latency_seconds_sum{source=\"door\"} 1.5\n"), std::string::npos);
+  EXPECT_NE(m.find("dfd_monitor_added_latency_seconds_count{source=\"door\"} 7\n"), std::string::npos);
+  EXPECT_NE(m.find("dfd_monitor_added_latency_seconds{source=\"idle\",quantile=\"0.99\"} NaN\n"), std::string::npos);
+  EXPECT_NE(m.find("dfd_monitor_added_latency_seconds_count{source=\"idle\"} 0\n"), std::string::npos);
 }

@@ -95,6 +95,9 @@ void SourceRunner::build() {
     GstPad* pad = gst_element_get_static_pad(sink, "sink");
     gst_pad_add_probe(pad, GST_PAD_PROBE_TYPE_BUFFER, on_buffer, this, nullptr);
     gst_object_unref(pad);
+    pad = gst_element_get_static_pad(detect_, "sink");
+    gst_pad_add_probe(pad, GST_PAD_PROBE_TYPE_BUFFER, on_detect_buffer, this, nullptr);
+    gst_object_unref(pad);
   } catch (...) {
     gst_object_unref(pipeline_);
     pipeline_ = detect_ = publish_ = convert_ = nullptr;
@@ -109,6 +112,7 @@ void SourceRunner::start() {
   if (retry_source_) g_source_remove(retry_source_);
   retry_source_ = 0;
   build();
+  latency_.reset();  // the old pipeline is gone (NULL): its frames never arrive
   started_us_ = g_get_monotonic_time();
   frames_at_start_ = frames_.load();
   fig_.state = SourceState::Playing;
@@ -263,7 +267,18 @@ GstPadProbeReturn SourceRunner::on_buffer(GstPad*, GstPadProbeInfo* info, gpoint
   const guint faces = dfd_buffer_get_verdicts(buf, verdicts, 64);
   self->faces_ += faces;
   self->frames_ += 1;
-  self->last_frame_us_ = g_get_monotonic_time();
+  const int64_t now = g_get_monotonic_time();
+  self->last_frame_us_ = now;
+  if (GST_BUFFER_PTS_IS_VALID(buf)) self->latency_.left(GST_BUFFER_PTS(buf), now);
+  return GST_PAD_PROBE_OK;
+}
+
+// A frame enters deepfakedetect: stamped by PTS (a frame without one is not
+// measured; it cannot be told apart at the sink).
+GstPadProbeReturn SourceRunner::on_detect_buffer(GstPad*, GstPadProbeInfo* info, gpointer p) {
+  auto* self = static_cast<SourceRunner*>(p);
+  GstBuffer* buf = GST_PAD_PROBE_INFO_BUFFER(info);
+  if (GST_BUFFER_PTS_IS_VALID(buf)) self->latency_.entered(GST_BUFFER_PTS(buf), g_get_monotonic_time());
   return GST_PAD_PROBE_OK;
 }
 
@@ -274,6 +289,7 @@ SourceFigures SourceRunner::figures() const {
   f.windows_skipped = skipped_base_ + skipped_now_;
   f.events_published = published_base_ + published_now_;
   f.events_dropped = dropped_base_ + dropped_now_;
+  f.latency = latency_.stats();
   return f;
 }
 

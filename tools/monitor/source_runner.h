@@ -2,8 +2,9 @@
 //   uridecodebin uri=URI ! videoconvert ! deepfakedetect ... ! deepfakemetapublish ... ! fakesink
 // (streams that are not video go to a fakesink of their own), its figures,
 // and its restarts. Lives on the main loop's thread: the bus is watched
-// there, restarts are timeouts there; only the frame/face counters are
-// written from the streaming thread (atomics).
+// there, restarts are timeouts there; only the frame/face counters
+// (atomics) and the latency stamps (FrameLatency, locked) are written from
+// the streaming threads.
 //
 // A source that errors, ends or stalls (no frame for stall_timeout_s while
 // playing) is torn down and built again after a delay from its Backoff
@@ -17,6 +18,7 @@
 #include <string>
 
 #include "monitor/backoff.h"
+#include "monitor/frame_latency.h"
 #include "monitor/monitor_config.h"
 #include "monitor/source_figures.h"
 
@@ -51,6 +53,7 @@ class SourceRunner {
   static gboolean on_retry(gpointer self);
   static void on_pad_added(GstElement*, GstPad* pad, gpointer self);
   static GstPadProbeReturn on_buffer(GstPad*, GstPadProbeInfo* info, gpointer self);
+  static GstPadProbeReturn on_detect_buffer(GstPad*, GstPadProbeInfo* info, gpointer self);
 
   void build();              // throws BuildError
   void teardown();           // pipeline to NULL and freed; element counters kept
@@ -74,6 +77,7 @@ class SourceRunner {
   // Written by the streaming thread.
   std::atomic<uint64_t> frames_{0}, faces_{0};
   std::atomic<int64_t> last_frame_us_{0};  // g_get_monotonic_time of the last frame
+  FrameLatency latency_;                    // stamps at detect's sink pad, looked up at the sink
   int64_t started_us_ = 0;                  // when the current pipeline was started
   uint64_t frames_at_start_ = 0;
 };
