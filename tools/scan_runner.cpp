@@ -13,11 +13,11 @@
 #include <cctype>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <mutex>
 #include <set>
-#include <cstring>
 
 #include "deepfakedetect-meta.h"
 #include "dfd_config.h"
@@ -110,6 +110,14 @@ double now_s() {
 // Errors the runner itself posts on the bus (MediaGuard): code = ScanErrorKind.
 GQuark scan_error_quark() { return g_quark_from_static_string("dfd-scan-error-quark"); }
 
+// Whether an element of the "Parser" class posted the message.
+bool posted_by_parser(GstMessage* msg) {
+  if (!GST_IS_ELEMENT(GST_MESSAGE_SRC(msg))) return false;
+  GstElementFactory* f = gst_element_get_factory(GST_ELEMENT(GST_MESSAGE_SRC(msg)));
+  const gchar* klass = f ? gst_element_factory_get_metadata(f, GST_ELEMENT_METADATA_KLASS) : nullptr;
+  return klass && std::strstr(klass, "Parser");
+}
+
 // The error a bus error message stands for.
 ScanError error_from_message(GstMessage* msg, GstElement* detector, const std::string& missing) {
   GError* err = nullptr;
@@ -133,6 +141,11 @@ ScanError error_from_message(GstMessage* msg, GstElement* detector, const std::s
       const auto colon = d.rfind(":\n");
       text += ": " + (colon != std::string::npos ? d.substr(colon + 2) : d);
     }
+  } else if (err && err->domain == GST_STREAM_ERROR && err->code == GST_STREAM_ERROR_WRONG_TYPE &&
+             posted_by_parser(msg)) {
+    // A parser that found no valid frame in a file whose type was recognised
+    // (gst-plugins-bad's pngparse on a truncated PNG): damaged, not unsupported.
+    kind = ScanErrorKind::Decode;
   } else if (err && err->domain == GST_STREAM_ERROR &&
              (err->code == GST_STREAM_ERROR_CODEC_NOT_FOUND || err->code == GST_STREAM_ERROR_TYPE_NOT_FOUND ||
               err->code == GST_STREAM_ERROR_WRONG_TYPE)) {
