@@ -172,14 +172,8 @@ Options parse_args(int argc, char** argv) {
   Options o;
   const auto& prop_of = dfd::element_option_flags();
   for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    std::string value;
-    const auto eq = a.find('=');
-    const bool has_eq = a.rfind("--", 0) == 0 && eq != std::string::npos;
-    if (has_eq) {
-      value = a.substr(eq + 1);
-      a = a.substr(0, eq);
-    }
+    std::string a = argv[i], value;
+    const bool has_eq = dfd::split_flag_value(a, value);
     auto next = [&]() -> std::string {
       if (has_eq) return value;
       if (i + 1 >= argc) usage_error(a + " needs a value");

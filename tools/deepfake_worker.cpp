@@ -75,12 +75,7 @@ Options parse(int argc, char** argv) {
   const auto& prop_of = dfd::element_option_flags();
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i], value;
-    const auto eq = a.find('=');
-    const bool has_eq = a.rfind("--", 0) == 0 && eq != std::string::npos;
-    if (has_eq) {
-      value = a.substr(eq + 1);
-      a = a.substr(0, eq);
-    }
+    const bool has_eq = dfd::split_flag_value(a, value);
     auto next = [&]() -> std::string {
       if (has_eq) return value;
       if (i + 1 >= argc) throw Usage(a + " needs a value");

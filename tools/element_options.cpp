@@ -110,4 +110,12 @@ void apply_element_options(const std::map<std::string, std::string>& props, Scan
   }
 }
 
+bool split_flag_value(std::string& arg, std::string& value) {
+  const auto eq = arg.find('=');
+  if (arg.rfind("--", 0) != 0 || eq == std::string::npos) return false;
+  value = arg.substr(eq + 1);
+  arg = arg.substr(0, eq);
+  return true;
+}
+
 }  // namespace dfd

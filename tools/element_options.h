@@ -17,6 +17,10 @@ const std::map<std::string, std::string>& element_option_flags();
 // The help lines for those flags.
 const char* element_options_usage();
 
+// "--flag=value": leaves "--flag" in arg and "value" in value, and returns
+// true; any other argument is left as it is (false).
+bool split_flag_value(std::string& arg, std::string& value);
+
 // A bad value for an option (the tool's usage error).
 struct ElementOptionError : std::invalid_argument {
   using std::invalid_argument::invalid_argument;

@@ -36,17 +36,7 @@ BatchRow row_of(const Submitted& s, const JobStatus& st) {
                       "dead-lettered after " + std::to_string(st.attempts) + " attempts: " + st.error + " (job " +
                           s.job_id + ")");
   try {
-    const Report r = Report::from_json(st.report_json);
-    BatchRow row;
-    row.input = s.input.source;
-    row.status = BatchRow::Status::Scanned;
-    row.verdict = r.verdict;
-    row.fake_probability = r.fake_probability;
-    row.threshold = r.threshold;
-    row.tracks = r.tracks.size();
-    row.frames = r.stats.frames;
-    row.elapsed_s = r.stats.elapsed_s;
-    return row;
+    return row_from_report(s.input.source, Report::from_json(st.report_json), BatchRow::Status::Scanned);
   } catch (const std::exception& e) {
     return failed_row(s.input.source, "internal", std::string("unreadable report: ") + e.what());
   }

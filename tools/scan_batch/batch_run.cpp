@@ -30,19 +30,6 @@ std::string one_line(std::string s) {
   return s;
 }
 
-BatchRow row_from_report(const BatchInput& in, const Report& r, BatchRow::Status status) {
-  BatchRow row;
-  row.input = in.source;
-  row.status = status;
-  row.verdict = r.verdict;
-  row.fake_probability = r.fake_probability;
-  row.threshold = r.threshold;
-  row.tracks = r.tracks.size();
-  row.frames = r.stats.frames;
-  row.elapsed_s = r.stats.elapsed_s;
-  return row;
-}
-
 BatchRow failed_row(const BatchInput& in, const std::string& kind, const std::string& error) {
   BatchRow row;
   row.input = in.source;
@@ -65,7 +52,7 @@ bool resume_row(const BatchInput& in, const BatchOptions& o, BatchRow* row) {
     const Report r = Report::from_json(text.str());
     std::error_code ec;
     if (o.html && !fs::is_regular_file(report_html_path(o.output_dir, in), ec)) return false;
-    *row = row_from_report(in, r, BatchRow::Status::Resumed);
+    *row = row_from_report(in.source, r, BatchRow::Status::Resumed);
     row->report = json_path;
     return true;
   } catch (const std::exception&) {
@@ -123,7 +110,7 @@ class Batch {
     std::vector<std::string> warnings;
     try {
       const Report r = run_scan(so, {}, model_, &warnings);
-      row = row_from_report(in, r, BatchRow::Status::Scanned);
+      row = row_from_report(in.source, r, BatchRow::Status::Scanned);
       if (!o_.output_dir.empty()) {
         // HTML first: the JSON is what marks the input done for --resume.
         if (o_.html) write_file_atomically(report_html_path(o_.output_dir, in), html_for(r, so, o_, model_));

@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "report/report.h"
+
 namespace dfd {
 
 namespace {
@@ -39,6 +41,19 @@ std::vector<std::string> csv_values(const BatchRow& r) {
 }
 
 }  // namespace
+
+BatchRow row_from_report(const std::string& input, const Report& r, BatchRow::Status status) {
+  BatchRow row;
+  row.input = input;
+  row.status = status;
+  row.verdict = r.verdict;
+  row.fake_probability = r.fake_probability;
+  row.threshold = r.threshold;
+  row.tracks = r.tracks.size();
+  row.frames = r.stats.frames;
+  row.elapsed_s = r.stats.elapsed_s;
+  return row;
+}
 
 const char* to_string(BatchRow::Status s) {
   switch (s) {

@@ -21,6 +21,9 @@ struct BatchRow {
 };
 
 const char* to_string(BatchRow::Status s);
+struct Report;
+// The row of a scanned (or resumed) input, from its report.
+BatchRow row_from_report(const std::string& input, const Report& r, BatchRow::Status status);
 // A failed row's error naming its input: "INPUT: error" unless the error already does.
 std::string error_text(const BatchRow& row);  // "scanned", "resumed", "failed"
 
