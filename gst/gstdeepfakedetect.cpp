@@ -1835,12 +1835,16 @@ static void gst_deepfake_detect_class_init(GstDeepfakeDetectClass* klass) {
    * Backbone arithmetic. bf16 runs oneDNN's bfloat16 convolutions (about
    * 1.7x faster on CPUs with AVX512_BF16, probabilities within a few
    * hundredths of fp32; see docs/performance.md); refused elsewhere.
+   * int8 (since 0.4) runs MesoNet quantized on OpenCV's dnn, its scales
+   * fixed at load on calibration faces (models/mesonet/calibration, or
+   * $DFD_INT8_CALIBRATION); its speed and its change in P(FAKE) on real
+   * faces are in docs/performance.md.
    *
    * Since: 0.1
    */
   g_object_class_install_property(gobject_class, PROP_PRECISION,
       g_param_spec_string("precision", "Precision",
-                          "Backbone arithmetic: fp32, or bf16 on CPUs with AVX512_BF16/AMX (an error otherwise)" SINCE, "fp32", rw));
+                          "Backbone arithmetic: fp32; bf16 on CPUs with AVX512_BF16/AMX (an error otherwise); int8 for MesoNet" SINCE, "fp32", rw));
   /**
    * GstDeepfakeDetect:num-threads:
    *

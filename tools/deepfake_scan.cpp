@@ -312,9 +312,7 @@ dfd::ScanOptions base_options(const Options& opt) {
 // Loads the model once (an ensemble: each element loads its members). Exits on error.
 std::shared_ptr<const dfd::Detector> load_model(const dfd::ScanOptions& so) {
   std::shared_ptr<const dfd::Detector> model;
-  dfd::ModelOptions mopts;
-  mopts.device = so.device.empty() ? "cpu" : so.device;
-  mopts.num_threads = so.num_threads;
+  const dfd::ModelOptions mopts = dfd::model_options_of(so);
   try {
     if (so.model.find(',') == std::string::npos) model = dfd::load_detector_shared(so.model, mopts);
   } catch (const std::exception& e) {

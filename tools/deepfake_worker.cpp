@@ -140,10 +140,7 @@ int main(int argc, char** argv) {
     if (so.model.empty()) so.model = dfd::find_default_model();
     if (so.model.empty()) throw std::runtime_error("no --model given and the default model is not installed");
     if (so.model.find(',') == std::string::npos) {
-      dfd::ModelOptions mo;
-      mo.device = so.device.empty() ? "cpu" : so.device;
-      mo.num_threads = so.num_threads;
-      model = dfd::load_detector_shared(so.model, mo);
+      model = dfd::load_detector_shared(so.model, dfd::model_options_of(so));
     }
     if (!o.history.empty()) {
       history = std::make_unique<dfd::fleet::WorkerHistory>(o.history);

@@ -10,7 +10,8 @@ const std::map<std::string, std::string>& element_option_flags() {
       {"--head", "head"}, {"--window-size", "window-size"}, {"--window-stride", "window-stride"},
       {"--interval", "interval"}, {"--detect-interval", "detect-interval"}, {"--min-face-size", "min-face-size"},
       {"--max-faces", "max-faces"}, {"--crop-margin", "crop-margin"}, {"--threshold", "threshold"},
-      {"--aggregation", "aggregation"}, {"--device", "device"}, {"--num-threads", "num-threads"}};
+      {"--aggregation", "aggregation"}, {"--device", "device"}, {"--precision", "precision"},
+      {"--num-threads", "num-threads"}};
   return flags;
 }
 
@@ -28,6 +29,8 @@ const char* element_options_usage() {
          "  --threshold X            FAKE above it (default: the model card's)\n"
          "  --aggregation A          last, mean (default), max or ema\n"
          "  --device D               cpu (default) or cuda\n"
+         "  --precision P            fp32 (default); int8 (MesoNet, quantized at load); bf16 (ResNeXt\n"
+         "                           on CPUs with AVX512_BF16)\n"
          "  --num-threads N          LibTorch threads (default: LibTorch's)\n";
 }
 
@@ -54,7 +57,8 @@ void store(const std::string& k, const std::string& text, const GValue* val, GPa
       {"face-detector-model", &ScanOptions::face_detector_model},
       {"head", &ScanOptions::head},
       {"aggregation", &ScanOptions::aggregation},
-      {"device", &ScanOptions::device}};
+      {"device", &ScanOptions::device},
+      {"precision", &ScanOptions::precision}};
   static const std::map<std::string, int ScanOptions::*> ints = {
       {"window-size", &ScanOptions::window_size},     {"window-stride", &ScanOptions::window_stride},
       {"interval", &ScanOptions::interval},           {"detect-interval", &ScanOptions::detect_interval},

@@ -656,6 +656,14 @@ bool is_analysable_media_type(const std::string& t) {
   return images.count(t) || containers.count(t);
 }
 
+ModelOptions model_options_of(const ScanOptions& options) {
+  ModelOptions mo;
+  mo.device = options.device.empty() ? "cpu" : options.device;
+  mo.precision = options.precision.empty() ? "fp32" : options.precision;
+  mo.num_threads = options.num_threads;
+  return mo;
+}
+
 Report run_scan(const ScanOptions& o, const ScanProgressCallback& progress, const Detector* model,
                 std::vector<std::string>* warnings) {
   const double t0 = now_s();
@@ -705,6 +713,7 @@ Report run_scan(const ScanOptions& o, const ScanProgressCallback& progress, cons
                "crop-margin", o.crop_margin, "threshold", o.threshold, "num-threads", o.num_threads,
                "frame-messages", gboolean(o.frame_probabilities), "post-messages", TRUE, nullptr);
   if (!o.device.empty()) g_object_set(det, "device", o.device.c_str(), nullptr);
+  if (!o.precision.empty()) g_object_set(det, "precision", o.precision.c_str(), nullptr);
 
   ReportModel rm;
   if (model) {

@@ -55,6 +55,7 @@ struct ScanOptions {
   double threshold = -1;  // negative: the model card's
   std::string aggregation = "mean";
   std::string device = "cpu";
+  std::string precision;  // "" = the element's default (fp32)
   int num_threads = 0;
   bool frame_probabilities = true;  // per-crop scores in the report (needed for the pictures)
 
@@ -72,6 +73,11 @@ struct ScanOptions {
   uint64_t max_pixels = kDefaultMaxPixels;
   const std::atomic<bool>* cancel = nullptr;  // set from another thread to stop early
 };
+
+// The ModelOptions the element builds from these options (device,
+// precision, threads), for a tool that loads the model itself so that the
+// element finds the same instance (load_detector_shared keys on them).
+ModelOptions model_options_of(const ScanOptions& options);
 
 struct ScanProgress {
   uint64_t frames = 0;        // frames through the element so far

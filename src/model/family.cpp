@@ -96,6 +96,8 @@ class ResNeXtDetector final : public Detector {
 std::shared_ptr<const Detector> make_mesonet(const StateDict& tensors, const ModelCard& card, const ModelOptions& opts,
                                              const std::string& source) {
   if (opts.backend == "auto" || opts.backend == "opencv") return make_mesonet_dnn_detector(tensors, card, opts, source);
+  if (opts.backend == "libtorch" && opts.precision == "int8")
+    throw std::invalid_argument("precision=int8 runs MesoNet on backend=opencv only (LibTorch's MesoNet is fp32)");
   if (opts.backend == "libtorch")
     return torch_backend("MesoNet on backend=libtorch").make_mesonet(tensors, card, opts, source);
   throw std::invalid_argument("unknown backend '" + opts.backend + "' (auto, opencv or libtorch)");

@@ -17,7 +17,9 @@
 namespace dfd {
 
 // The variant of `card`, after checking that `tensors` fit it, that the card's
-// input size is MesoNet's and that the options ask for the CPU in fp32.
+// input size is MesoNet's and that the options ask for the CPU in fp32 (or
+// int8, which only the OpenCV backend runs: model/family.cpp refuses it for
+// LibTorch).
 // Throws std::runtime_error (weights, card) / std::invalid_argument (options).
 MesoVariant check_mesonet_load(const StateDict& tensors, const ModelCard& card, const ModelOptions& opts);
 

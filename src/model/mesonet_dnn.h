@@ -13,7 +13,8 @@
 namespace dfd {
 
 // As make_mesonet_detector (model/mesonet.h), on OpenCV's dnn. Options:
-// device "cpu", precision "fp32"; num_threads > 0 sets OpenCV's thread count
+// device "cpu", precision "fp32" or "int8" (quantized at load on the
+// calibration faces, model/mesonet_calibration.h); num_threads > 0 sets OpenCV's thread count
 // (process-wide, as LibTorch's was). Throws std::runtime_error /
 // std::invalid_argument.
 std::shared_ptr<const Detector> make_mesonet_dnn_detector(const StateDict& tensors, const ModelCard& card,

@@ -228,6 +228,18 @@ one_line_error() {  # NAME ARGS...
   fi
 }
 one_line_error missing-input --model "$MODEL" "$WORK/does-not-exist.avi"
+# precision=int8 (the default MesoNet quantized at load): the same verdict as
+# float32 on the still; a precision the model cannot run is one line.
+"$SCAN" -q --precision int8 --json "$WORK/int8.json" "$WORK/still.png"
+int8_status=$?
+"$SCAN" -q --json "$WORK/fp32.json" "$WORK/still.png"
+expect_report precision-int8 $int8_status $? "$WORK/int8.json" '
+f = json.load(open(sys.argv[1].replace("int8.json", "fp32.json")))
+assert d["verdict"] == f["verdict"], (d["verdict"], f["verdict"])
+assert abs(d["fake_probability"] - f["fake_probability"]) < 0.1, (d["fake_probability"], f["fake_probability"])
+assert d["fake_probability"] != f["fake_probability"], "int8 gave the float32 probability exactly"'
+one_line_error precision-int4 --precision int4 "$WORK/clip.avi"
+one_line_error precision-int8-resnext --model "$MODEL" --precision int8 "$WORK/clip.avi"
 printf 'this is not a video' >"$WORK/garbage.avi"
 one_line_error garbage-input --model "$MODEL" "$WORK/garbage.avi"
 one_line_error missing-model --model "$WORK/nope.safetensors" "$WORK/clip.avi"

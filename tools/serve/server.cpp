@@ -921,9 +921,7 @@ Server::Server(ServerConfig config) : impl_(std::make_unique<Impl>()) {
     throw std::runtime_error(m);
   }
 
-  ModelOptions mo;
-  mo.device = s.config.scan.device.empty() ? "cpu" : s.config.scan.device;
-  mo.num_threads = s.config.scan.num_threads;
+  const ModelOptions mo = model_options_of(s.config.scan);
   try {
     // The element's default (the shipped trained MesoNet) is named
     // explicitly, so that every element of every request finds this one

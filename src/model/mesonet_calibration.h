@@ -1,0 +1,24 @@
+// Face crops that fix the int8 scales of a quantized MesoNet
+// (precision=int8 on OpenCV's dnn, model/mesonet_dnn.cpp). Torch-free.
+#pragma once
+#include <opencv2/core.hpp>
+#include <string>
+#include <vector>
+
+namespace dfd {
+
+// The directory of calibration faces for a model loaded from `model_source`:
+// $DFD_INT8_CALIBRATION when set, else the first of <model's dir>/calibration
+// and the default model directories' mesonet/calibration that exists.
+// Throws std::runtime_error naming where it looked when none does.
+std::string find_calibration_dir(const std::string& model_source);
+
+// Every JPEG/PNG in `dir` (sorted by name) as a BGR crop, each followed by
+// its mirror image. Throws std::runtime_error for an unreadable directory, a
+// file that is not an image, or no image at all; at most kMaxCalibrationFaces
+// files are read.
+std::vector<cv::Mat> load_calibration_faces(const std::string& dir);
+
+constexpr size_t kMaxCalibrationFaces = 64;
+
+}  // namespace dfd
