@@ -207,7 +207,11 @@ std::shared_ptr<const Detector> load_detector(const std::string& path, const Mod
 std::shared_ptr<const Detector> load_detector_shared(const std::string& path, const ModelOptions& opts) {
   static std::mutex mu;
   static std::unordered_map<std::string, std::weak_ptr<const Detector>> cache;
-  const std::string key = opts.device + "|" + opts.precision + "|" + opts.backend + "|" + path;
+  std::string key = opts.device + "|" + opts.precision + "|" + opts.backend + "|" + path;
+  if (opts.precision == "int8") {  // another calibration set: other scales, another instance
+    const char* calibration = std::getenv("DFD_INT8_CALIBRATION");
+    key += std::string("|") + (calibration ? calibration : "");
+  }
   std::lock_guard<std::mutex> lock(mu);
   if (auto d = cache[key].lock()) return d;
   std::shared_ptr<const Detector> d;

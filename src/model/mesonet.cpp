@@ -118,6 +118,9 @@ class MesoNetDetector final : public MesoNetDetectorBase {
 std::shared_ptr<const Detector> make_mesonet_detector(const StateDict& tensors, const ModelCard& card,
                                                       const ModelOptions& opts, const std::string& source) {
   const MesoVariant v = check_mesonet_load(tensors, card, opts);
+  // int8 is OpenCV's (model/mesonet_dnn.h): this forward is float32 only.
+  if (opts.precision != "fp32")
+    throw std::invalid_argument("MesoNet on LibTorch runs in precision=fp32 only (int8 runs on backend=opencv)");
   if (opts.num_threads > 0) torch::set_num_threads(opts.num_threads);
   c10::InferenceMode guard;
   return std::make_shared<MesoNetDetector>(tensors, card, v, source);

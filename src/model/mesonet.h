@@ -13,7 +13,8 @@ namespace dfd {
 
 // `tensors` in our names (mesonet_layout.h), validated here; `card` says the
 // variant ("meso4"/"mesoinception4"). Options: device "cpu" and precision
-// "fp32" only (check_mesonet_load, model/mesonet_detector.h). Throws std::runtime_error / std::invalid_argument.
+// "fp32" only (check_mesonet_load, model/mesonet_detector.h; int8 is the
+// OpenCV backend's). Throws std::runtime_error / std::invalid_argument.
 std::shared_ptr<const Detector> make_mesonet_detector(const StateDict& tensors, const ModelCard& card,
                                                       const ModelOptions& opts, const std::string& source);
 

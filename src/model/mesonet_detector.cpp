@@ -16,7 +16,8 @@ MesoVariant check_mesonet_load(const StateDict& tensors, const ModelCard& card, 
     throw std::runtime_error("MesoNet card: input_size must be " + std::to_string(kMesoInputSize));
   if (opts.device != "cpu")
     throw std::invalid_argument("MesoNet runs on device=cpu only (asked for '" + opts.device + "')");
-  // int8: OpenCV's dnn only (model/mesonet_dnn.cpp); the LibTorch forward refuses it.
+  // int8: OpenCV's dnn only (model/mesonet_dnn.cpp); make_mesonet_detector
+  // (LibTorch) and make_mesonet (family.cpp) refuse it for LibTorch.
   if (opts.precision != "fp32" && opts.precision != "int8")
     throw std::invalid_argument("MesoNet runs in precision=fp32 or int8 (asked for '" + opts.precision + "')");
   return *v;

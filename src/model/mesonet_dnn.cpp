@@ -13,8 +13,10 @@
 //
 // precision=int8 quantizes each net built (cv::dnn::Net::quantize: weights
 // per output channel, activations per layer from their min/max over the
-// calibration faces, model/mesonet_calibration.h). The same faces give the
-// same scales, so every net of the pool computes the same int8 arithmetic.
+// calibration faces, model/mesonet_calibration.h): one at load, another only
+// when more threads than idle nets call at once (an idle int8 net serves any
+// batch size). The same faces give the same scales, so every net of the pool
+// computes the same int8 arithmetic.
 #include "model/mesonet_dnn.h"
 
 #include <cmath>
@@ -253,6 +255,16 @@ class MesoNetDnnDetector final : public MesoNetDetectorBase {
         idle.pop_back();
         return net;
       }
+      // int8: re-planning an idle net for another batch size costs far less
+      // than quantizing a new one (a float32 forward over the calibration
+      // faces), so any idle net will do.
+      if (!calibration_.empty())
+        for (auto& [size, nets] : idle_)
+          if (!nets.empty()) {
+            cv::dnn::Net net = nets.back();
+            nets.pop_back();
+            return net;
+          }
     }
     return build();
   }

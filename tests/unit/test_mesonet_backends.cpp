@@ -186,7 +186,7 @@ TEST(MesoNetBackends, BadOptionsAreRefusedWithTheReason) {
   expect_error(gpu, model_path("Meso4_DF.h5"), "device=cpu only");
   ModelOptions bf16;
   bf16.precision = "bf16";
-  expect_error(bf16, model_path("Meso4_DF.h5"), "precision=fp32 only");
+  expect_error(bf16, model_path("Meso4_DF.h5"), "precision=fp32 or int8 (asked for 'bf16')");
 }
 
 // Weights that do not fit are refused before a net is built, on either backend.
