@@ -6,20 +6,16 @@
 #include <cstdlib>
 #include <fstream>
 
+#include "mesonet_paths.h"
 #include "checkpoint/hdf5.h"
 #include "checkpoint/state_dict.h"
 #include "model/family.h"
 
 using namespace dfd;
+using namespace mesonet_test;
 
 namespace {
 
-std::string env(const char* k, const char* def) {
-  const char* v = std::getenv(k);
-  return v ? v : def;
-}
-std::string model_path(const std::string& f) { return env("DFD_MESONET_MODELS", "models/mesonet") + "/" + f; }
-std::string fixture(const std::string& f) { return env("DFD_MESONET_REFERENCE", "tests/python") + "/" + f; }
 
 // The message of the one exception load_detector throws, with HDF5's stderr checked empty.
 std::string load_error(const std::string& path) {

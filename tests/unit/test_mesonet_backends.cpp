@@ -12,20 +12,16 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "mesonet_paths.h"
 #include "model/family.h"
 #include "model/mesonet_layout.h"
 #include "reference_fixtures.h"
 
 using namespace dfd;
+using namespace mesonet_test;
 
 namespace {
 
-std::string env(const char* k, const char* def) {
-  const char* v = std::getenv(k);
-  return v ? v : def;
-}
-std::string model_path(const std::string& f) { return env("DFD_MESONET_MODELS", "models/mesonet") + "/" + f; }
-std::string fixture(const std::string& f) { return env("DFD_MESONET_REFERENCE", "tests/python") + "/" + f; }
 
 // The 256x256 BGR crops the PyTorch rebuild saw.
 std::vector<cv::Mat> crops() {

@@ -12,27 +12,23 @@
 #include <string>
 #include <vector>
 
+#include "mesonet_paths.h"
 #include "model/family.h"
 #include "model/mesonet_calibration.h"
 
 using namespace dfd;
+using namespace mesonet_test;
 
 namespace {
 
-std::string env(const char* k, const char* def) {
-  const char* v = std::getenv(k);
-  return v ? v : def;
-}
-std::string model_path(const std::string& f) { return env("DFD_MESONET_MODELS", "models/mesonet") + "/" + f; }
-std::string face_path(const std::string& f) { return env("DFD_TEST_FACES", "tests/data/mesonet-faces") + "/" + f; }
 
 const std::vector<std::string> kFaces = {"df00204.jpg", "df01254.jpg", "real00240.jpg", "real00772.jpg"};
 
 std::vector<cv::Mat> sample_faces() {
   std::vector<cv::Mat> out;
   for (const auto& f : kFaces) {
-    out.push_back(cv::imread(face_path(f)));
-    EXPECT_FALSE(out.back().empty()) << face_path(f);
+    out.push_back(cv::imread(face(f)));
+    EXPECT_FALSE(out.back().empty()) << face(f);
   }
   return out;
 }
