@@ -81,6 +81,14 @@ std::string local_path(const std::string& input) {
   return out;
 }
 
+std::string string_property(GstElement* element, const char* name) {
+  gchar* v = nullptr;
+  g_object_get(element, name, &v, nullptr);
+  std::string out = v ? v : "";
+  g_free(v);
+  return out;
+}
+
 void check_input(const std::string& input) {
   const std::string path = local_path(input);
   if (path.empty()) throw ScanError(ScanErrorKind::Input, input + ": only local files can be scanned");
@@ -922,6 +930,8 @@ Report run_scan(const ScanOptions& o, const ScanProgressCallback& progress, cons
   Report r = builder.build(have_summary ? &summary : nullptr);
   if (!have_summary) r.stats.frames = frames;
   if (r.model.head.empty()) r.model.head = o.head;
+  r.model.precision = string_property(det, "precision");
+  r.model.device = string_property(det, "device");
   r.stats.elapsed_s = now_s() - t0;
   return r;
 }

@@ -307,6 +307,7 @@ std::string render_html_report(const Report& r, const HtmlReportOptions& o) {
   row("head", r.model.head);
   if (!r.model.source.empty()) row("weights", r.model.source);
   if (!r.model.checksum.empty()) row("checksum", r.model.checksum);
+  if (!r.model.precision.empty()) row("precision", r.model.precision + (r.model.device.empty() ? "" : " on " + r.model.device));
   row("window size", std::to_string(r.window_size));
   row("threshold", fmt("%.2f", r.threshold));
   if (!r.aggregation.empty()) row("aggregation", r.aggregation);

@@ -24,6 +24,8 @@ std::string Report::to_json(int indent) const {
   j["source"] = source;
   j["model"] = {{"name", model.name}, {"head", model.head}, {"trained", model.trained},
                 {"source", model.source}, {"checksum", model.checksum}};
+  if (!model.precision.empty()) j["model"]["precision"] = model.precision;
+  if (!model.device.empty()) j["model"]["device"] = model.device;
   if (!model.notice.empty()) j["model"]["notice"] = model.notice;
   j["verdict"] = verdict;
   j["fake_probability"] = prob(fake_probability);
@@ -67,6 +69,8 @@ Report Report::from_json(const std::string& text) {
     r.model.source = m.value("source", "");
     r.model.checksum = m.value("checksum", "");
     r.model.notice = m.value("notice", "");
+    r.model.precision = m.value("precision", "");
+    r.model.device = m.value("device", "");
     r.verdict = j.at("verdict").get<std::string>();
     r.fake_probability = j.at("fake_probability").get<float>();
     r.threshold = j.value("threshold", 0.5f);

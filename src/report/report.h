@@ -44,6 +44,10 @@ struct ReportTrack {
 struct ReportModel {
   std::string name, head, source, checksum;
   bool trained = false;
+  // The arithmetic the crops were scored with ("fp32", "bf16", "int8") and
+  // where ("cpu", "cuda"): reduced precision moves P(FAKE) a little
+  // (docs/performance.md), so a report says which one it was.
+  std::string precision, device;
   std::string notice;  // ModelCard::trust_notice(), empty for trusted models
 };
 

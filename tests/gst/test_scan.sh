@@ -239,7 +239,9 @@ expect_report precision-int8 $? $fp32_status "$WORK/int8.json" '
 f = json.load(open(sys.argv[1].replace("int8.json", "fp32.json")))
 assert d["verdict"] == f["verdict"], (d["verdict"], f["verdict"])
 assert abs(d["fake_probability"] - f["fake_probability"]) < 0.1, (d["fake_probability"], f["fake_probability"])
-assert d["fake_probability"] != f["fake_probability"], "int8 gave the float32 probability exactly"'
+assert d["fake_probability"] != f["fake_probability"], "int8 gave the float32 probability exactly"
+assert (d["model"]["precision"], f["model"]["precision"]) == ("int8", "fp32"), (d["model"], f["model"])
+assert d["model"]["device"] == "cpu", d["model"]'
 one_line_error precision-int4 --precision int4 "$WORK/clip.avi"
 one_line_error precision-int8-resnext --model "$MODEL" --precision int8 "$WORK/clip.avi"
 printf 'this is not a video' >"$WORK/garbage.avi"

@@ -324,11 +324,20 @@ TEST_F(History, ReuseOnlyWithTheSameModelAndSettings) {
     EXPECT_EQ(j["cached"], false);
     EXPECT_NE(j["scan_id"], id);
   }
+  {
+    // Another precision scores the same bytes a little differently.
+    Service s({"--history", db(), "--precision", "bf16"});
+    const json j = upload(s.url("/api/v1/analyze"), media->face, "f.jpg").js();
+    EXPECT_EQ(j["cached"], false);
+    EXPECT_NE(j["scan_id"], id);
+    EXPECT_EQ(j["model"]["precision"], "bf16") << j.dump();
+  }
   Service s({"--history", db()});
   const json j = upload(s.url("/api/v1/analyze"), media->face, "f.jpg").js();
   EXPECT_EQ(j["cached"], true);
   EXPECT_EQ(j["scan_id"], id);
-  EXPECT_EQ(request("GET", s.url("/api/v1/scans")).js()["total"], 2);
+  EXPECT_EQ(j["model"]["precision"], "fp32") << j.dump();
+  EXPECT_EQ(request("GET", s.url("/api/v1/scans")).js()["total"], 3);
 }
 
 TEST_F(History, HistoryOffAndDefaultLocation) {

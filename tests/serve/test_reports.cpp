@@ -125,6 +125,9 @@ TEST_F(Reports, ClipReportJsonAndHtml) {
   EXPECT_EQ(r.window_size, 4);
   EXPECT_EQ(r.stats.frames, 12u);
   EXPECT_EQ(r.stats.windows_skipped, 0u);
+  // What the element ran, read back from it: the defaults.
+  EXPECT_EQ(r.model.precision, "fp32");
+  EXPECT_EQ(r.model.device, "cpu");
   ASSERT_EQ(r.tracks.size(), 1u) << r.to_json();
   const ReportTrack& t = r.tracks[0];
   ASSERT_EQ(t.frames.size(), 12u);
@@ -152,6 +155,8 @@ TEST_F(Reports, ClipReportJsonAndHtml) {
   // JSON round trip.
   const Report back = Report::from_json(r.to_json());
   EXPECT_EQ(back.to_json(), r.to_json());
+  EXPECT_EQ(back.model.precision, "fp32");
+  EXPECT_EQ(back.model.device, "cpu");
 
   // Pictures of the most suspicious crops.
   const auto req = most_suspicious(r, 3);

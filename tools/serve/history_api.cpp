@@ -153,7 +153,11 @@ std::string history_model_key(const std::string& checksum, const std::string& ca
                          {"max_faces", scan.max_faces},
                          {"crop_margin", scan.crop_margin},
                          {"threshold", scan.threshold},
-                         {"aggregation", scan.aggregation}};
+                         {"aggregation", scan.aggregation},
+                         // Another precision or device scores the same bytes
+                         // a little differently: never answer from the other's.
+                         {"precision", scan.precision.empty() ? "fp32" : scan.precision},
+                         {"device", scan.device}};
   const std::string text = card_json + "\n" + settings.dump();
   gchar* digest = g_compute_checksum_for_string(G_CHECKSUM_SHA256, text.c_str(), gssize(text.size()));
   const std::string key = checksum + ":" + std::string(digest).substr(0, 16);
