@@ -50,7 +50,7 @@ const char* kUsage =
     "  --window-size N --window-stride N --interval N --detect-interval N\n"
     "  --face-detector haar|yunet|none --face-detector-model PATH --min-face-size N --max-faces N\n"
     "  --threshold P --aggregation last|mean|max|ema --head auto|reference|temporal\n"
-    "  --num-threads N --crop-margin F\n"
+    "  --num-threads N --crop-margin F --precision fp32|bf16|int8 --device cpu|cuda\n"
     "                        deepfakedetect settings for every request (docs/element.md)\n"
     "  --plugin-path DIR     directory holding the deepfakedetect plugin (else GST_PLUGIN_PATH)\n"
     "  --redis URL           also a fleet front end (docs/fleet.md): POST /api/v1/jobs queues an\n"
@@ -144,6 +144,8 @@ dfd::serve::ServerConfig parse(int argc, char** argv) {
     else if (k == "--head") c.scan.head = v;
     else if (k == "--num-threads") c.scan.num_threads = to_int(k, v);
     else if (k == "--crop-margin") c.scan.crop_margin = to_double(k, v);
+    else if (k == "--precision") c.scan.precision = v;
+    else if (k == "--device") c.scan.device = v;
     else if (k == "--plugin-path") c.plugin_dir = v;
     else if (k == "--redis") c.redis_url = v;
     else if (k == "--history") {

@@ -8,11 +8,19 @@
  * filled on one thread and read on the next is reported as a data race, and
  * real races of ours would drown among them. This library replaces those
  * functions with ones built on pthread mutexes and condition variables,
- * which ThreadSanitizer intercepts. GLib calls them through its PLT too, so
- * its own users switch as well. GRecMutex and GRWLock are pthread objects in
- * GLib already, but locked from inside libglib, whose interceptor calls the
- * suppressions ignore (called_from_lib, for its reference counting), so they
- * are taken from here too, as the same recursive mutex and rwlock GLib makes.
+ * which ThreadSanitizer intercepts, for every library that calls GLib:
+ * GStreamer, its plugins, GIO, libsoup and ours. GRecMutex and GRWLock are
+ * pthread objects in GLib already, but locked from inside libglib, whose
+ * interceptor calls the suppressions ignore (called_from_lib, for its
+ * reference counting), so they are taken from here too, as the same
+ * recursive mutex and rwlock GLib makes (the two stay interchangeable).
+ *
+ * Limits: libglib calls its own GMutex/GCond functions directly, not through
+ * its PLT, so GLib's internal objects (main contexts, async queues, thread
+ * pools, g_once) keep the futex implementation and their hand-offs stay
+ * invisible. A GMutex or GCond used both inside libglib and from outside
+ * would be handled two ways; none in these tests is (they would fail or
+ * hang). This is a test harness, never shipped.
  *
  * A GMutex/GCond is a pointer-sized union; as in GLib's own non-futex
  * implementation, the pointer holds the pthread object, made on first use

@@ -326,11 +326,11 @@ TEST_F(History, ReuseOnlyWithTheSameModelAndSettings) {
   }
   {
     // Another precision scores the same bytes a little differently.
-    Service s({"--history", db(), "--precision", "bf16"});
+    Service s({"--history", db(), "--precision", "int8"});
     const json j = upload(s.url("/api/v1/analyze"), media->face, "f.jpg").js();
     EXPECT_EQ(j["cached"], false);
     EXPECT_NE(j["scan_id"], id);
-    EXPECT_EQ(j["model"]["precision"], "bf16") << j.dump();
+    EXPECT_EQ(j["model"]["precision"], "int8") << j.dump();
   }
   Service s({"--history", db()});
   const json j = upload(s.url("/api/v1/analyze"), media->face, "f.jpg").js();
