@@ -284,7 +284,7 @@ too_large() {  # NAME EXPECTED_TEXT ARGS...
   one_line_error "$name" "$@"
   if ! grep -q -- "$text" "$WORK/err.txt" || ! grep -q 'over the limit of' "$WORK/err.txt" || grep -q 'corrupt' "$WORK/err.txt"; then
     bad "$name: message $(cat "$WORK/err.txt")"
-  elif [ $((SECONDS - t0)) -gt 30 ]; then
+  elif [ $((SECONDS - t0)) -gt $((30 * ${DFD_TEST_TIME_SCALE:-1})) ]; then
     bad "$name: took $((SECONDS - t0)) s"
   else
     echo "ok: $name refused by its declared size in $((SECONDS - t0)) s"

@@ -258,6 +258,10 @@ struct ServeHistory::Call {
   std::string content_type = "application/json";
   std::shared_ptr<std::atomic<int>> in_flight;
   std::shared_ptr<std::atomic<bool>> closing;
+  // Set by the worker after execute(), read by on_done() first: the hand-off
+  // of status/body is then ordered in our own code, not only inside GTask
+  // (whose GLib-internal locks ThreadSanitizer cannot see).
+  std::atomic<bool> executed{false};
 
   void execute() {
     try {
@@ -341,7 +345,9 @@ void ServeHistory::handle(SoupServerMessage* msg, const char* path, GHashTable* 
   GTask* task = g_task_new(nullptr, nullptr, on_done, call.get());
   g_task_set_task_data(task, call.release(), nullptr);
   g_task_run_in_thread(task, [](GTask* t, gpointer, gpointer data, GCancellable*) {
-    static_cast<Call*>(data)->execute();
+    auto* c = static_cast<Call*>(data);
+    c->execute();
+    c->executed.store(true, std::memory_order_release);
     g_task_return_boolean(t, TRUE);
   });
   g_object_unref(task);
@@ -349,6 +355,10 @@ void ServeHistory::handle(SoupServerMessage* msg, const char* path, GHashTable* 
 
 void ServeHistory::on_done(GObject*, GAsyncResult*, gpointer data) {
   std::unique_ptr<Call> call(static_cast<Call*>(data));
+  if (!call->executed.load(std::memory_order_acquire)) {  // never, by GTask's contract
+    call->status = SOUP_STATUS_INTERNAL_SERVER_ERROR;
+    call->body = R"({"error": "the history request did not run"})";
+  }
   if (!*call->closing) {
     respond(call->msg, call->status, call->body, call->content_type);
     soup_server_message_unpause(call->msg);
