@@ -32,6 +32,14 @@ inline std::string read_file(const std::string& path) {
   return s.str();
 }
 
+// How much longer waits may take: sanitizer runs (scripts/test --sanitize,
+// --tsan) set DFD_TEST_TIME_SCALE, since instrumented workers start and scan
+// several times slower. 1 otherwise.
+inline double time_scale() {
+  const double scale = std::atof(env_or("DFD_TEST_TIME_SCALE", "1").c_str());
+  return scale >= 1 ? scale : 1;
+}
+
 // A child process, its stdout and stderr in `log`; killed (SIGKILL) and
 // reaped when dropped if still running.
 class Child {
@@ -69,9 +77,9 @@ class Child {
     return !exited_;
   }
   void signal(int sig) { kill(pid_, sig); }
-  // The exit code (128 + signal when killed); -1 when still running after `seconds`.
+  // The exit code (128 + signal when killed); -1 when still running after `seconds` (scaled).
   int wait_exit(double seconds) {
-    const auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+    const auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds * time_scale());
     while (running() && std::chrono::steady_clock::now() < until)
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     if (!exited_) return -1;
@@ -86,9 +94,9 @@ class Child {
   int status_ = 0;
 };
 
-// Polls `done` every 50 ms until it holds or `seconds` pass.
+// Polls `done` every 50 ms until it holds or `seconds` (scaled) pass.
 inline bool eventually(double seconds, const std::function<bool()>& done) {
-  const auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  const auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds * time_scale());
   while (std::chrono::steady_clock::now() < until) {
     if (done()) return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));

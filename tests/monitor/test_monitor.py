@@ -47,9 +47,14 @@ def free_port():
         return s.getsockname()[1]
 
 
+# Sanitizer runs (scripts/test --sanitize, --tsan) set DFD_TEST_TIME_SCALE:
+# instrumented monitors start and decode several times slower.
+TIME_SCALE = max(1.0, float(os.environ.get("DFD_TEST_TIME_SCALE", "1")))
+
+
 def poll(what, fn, timeout=60.0, step=0.25):
-    """Calls fn until it returns something true; fails after timeout seconds."""
-    end = time.monotonic() + timeout
+    """Calls fn until it returns something true; fails after timeout seconds (scaled)."""
+    end = time.monotonic() + timeout * TIME_SCALE
     last = None
     while time.monotonic() < end:
         try:
@@ -73,7 +78,7 @@ class Process:
         import selectors
         sel = selectors.DefaultSelector()
         sel.register(self.proc.stdout, selectors.EVENT_READ)
-        end = time.monotonic() + timeout
+        end = time.monotonic() + timeout * TIME_SCALE
         while time.monotonic() < end:
             if sel.select(timeout=0.5):
                 line = self.proc.stdout.readline()
@@ -89,7 +94,7 @@ class Process:
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:
-                self.proc.wait(timeout=30)
+                self.proc.wait(timeout=30 * TIME_SCALE)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
