@@ -27,6 +27,7 @@
  * (a zeroed or statically initialised one holds NULL).
  */
 #define _GNU_SOURCE
+#include <execinfo.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -59,6 +60,40 @@ static void* made_on_first_use(void** slot, void* (*make)(void), void (*unmake)(
   unmake(fresh);  // another thread made it first
   if (__tsan_acquire) __tsan_acquire(slot);
   return expected;
+}
+
+/* Diagnosis: with DFD_TSAN_SHIM_FRAMES=N, each g_mutex_lock and
+ * g_rec_mutex_lock pushes its N callers (unwound with backtrace()) onto
+ * TSan's shadow stack for the time of the call. TSan keeps stacks only of
+ * instrumented code, so a lock-order report between two GStreamer or FFmpeg
+ * locks otherwise ends at g_mutex_lock and says nothing of who took them.
+ * Off by default: unwinding on every lock is slow. The frames of
+ * uninstrumented libraries print as library+offset (Debian strips them). */
+extern void __tsan_func_entry(void* pc) __attribute__((weak));
+extern void __tsan_func_exit(void) __attribute__((weak));
+
+static int frames_wanted(void) {
+  static int wanted = -1;
+  int n = __atomic_load_n(&wanted, __ATOMIC_RELAXED);
+  if (n < 0) {
+    const char* env = getenv("DFD_TSAN_SHIM_FRAMES");
+    n = env ? atoi(env) : 0;
+    n = n < 0 ? 0 : n > 28 ? 28 : n;
+    __atomic_store_n(&wanted, n, __ATOMIC_RELAXED);
+  }
+  return n;
+}
+/* Returns how many frames it pushed; pop them with pop_callers. */
+__attribute__((noinline)) static int push_callers(void) {
+  const int wanted = frames_wanted();
+  if (!wanted || !__tsan_func_entry || !__tsan_func_exit) return 0;
+  void* pcs[32];
+  const int n = backtrace(pcs, wanted + 2);  // [0] us, [1] the g_*_lock, then its callers
+  for (int i = n - 1; i >= 2; --i) __tsan_func_entry(pcs[i]);
+  return n > 2 ? n - 2 : 0;
+}
+static void pop_callers(int pushed) {
+  while (pushed-- > 0) __tsan_func_exit();
 }
 
 static void* make_mutex(void) {
@@ -118,7 +153,11 @@ void g_mutex_clear(GMutex* m) {
   if (m->p) unmake_mutex(m->p);
   m->p = NULL;
 }
-void g_mutex_lock(GMutex* m) { pthread_mutex_lock(mutex_of(m)); }
+void g_mutex_lock(GMutex* m) {
+  const int pushed = push_callers();
+  pthread_mutex_lock(mutex_of(m));
+  pop_callers(pushed);
+}
 void g_mutex_unlock(GMutex* m) { pthread_mutex_unlock(mutex_of(m)); }
 int g_mutex_trylock(GMutex* m) { return pthread_mutex_trylock(mutex_of(m)) == 0; }
 
@@ -148,7 +187,11 @@ void g_rec_mutex_clear(GRecMutex* m) {
   if (m->p) unmake_mutex(m->p);
   m->p = NULL;
 }
-void g_rec_mutex_lock(GRecMutex* m) { pthread_mutex_lock(rec_mutex_of(m)); }
+void g_rec_mutex_lock(GRecMutex* m) {
+  const int pushed = push_callers();
+  pthread_mutex_lock(rec_mutex_of(m));
+  pop_callers(pushed);
+}
 void g_rec_mutex_unlock(GRecMutex* m) { pthread_mutex_unlock(rec_mutex_of(m)); }
 int g_rec_mutex_trylock(GRecMutex* m) { return pthread_mutex_trylock(rec_mutex_of(m)) == 0; }
 
