@@ -1,8 +1,9 @@
 // libFuzzer target: deepfake-serve's request handling and multipart uploads.
 // The real dfd::serve::Server runs in this process on 127.0.0.1 (a free
 // port, its own thread and main loop, the model from DFD_SERVE_MODEL or the
-// shipped default); each input becomes one request written to a socket, the
-// answer is read to the end, and the server must then still answer /healthz.
+// shipped default) with a result history in a private SQLite file; each
+// input becomes one request written to a socket, the answer is read to the
+// end, and the server must then still answer /healthz.
 //
 // Input: the first byte picks a framing, the rest is fuzzed:
 //   0 POST /predict_media, multipart headers and Content-Length made here,
@@ -15,6 +16,7 @@
 // (the server sees the end of the stream) instead of waiting for its timeout.
 #include <arpa/inet.h>
 #include <glib.h>
+#include <glib/gstdio.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -40,6 +42,30 @@ constexpr const char* kBoundary = "fuzzboundary";
 // loaded 2-core machine, with room to spare. No answer by then is a hang.
 constexpr int kAnswerTimeoutMs = 120'000;
 
+// A private directory for the result history (SQLite), so that the history
+// API (/api/v1/scans and the reuse of earlier results) is fuzzed too;
+// removed when the process exits (the replay test's does; the fuzzer is
+// stopped by libFuzzer, which leaves it in the temporary directory).
+std::string history_dir() {
+  static const std::string dir = [] {
+    GError* err = nullptr;
+    gchar* made = g_dir_make_tmp("dfd-fuzz-serve-XXXXXX", &err);
+    if (!made) {
+      std::fprintf(stderr, "fuzz_serve_request: cannot make a directory: %s\n", err->message);
+      std::abort();
+    }
+    std::string path = made;
+    g_free(made);
+    static std::string to_remove = path;
+    std::atexit([] {
+      for (const char* f : {"/history.db", "/history.db-wal", "/history.db-shm"}) g_remove((to_remove + f).c_str());
+      g_rmdir(to_remove.c_str());
+    });
+    return path;
+  }();
+  return dir;
+}
+
 // Starts the server once, on its own thread; returns its port.
 int server_port() {
   static const int port = [] {
@@ -52,6 +78,8 @@ int server_port() {
         dfd::serve::ServerConfig c;
         c.port = 0;
         if (const char* m = std::getenv("DFD_SERVE_MODEL")) c.model = m;
+        c.history = "sqlite:" + history_dir() + "/history.db";
+        c.data_dir = history_dir();
         c.header_timeout_s = 5;
         c.body_timeout_s = 5;
         c.timeout_s = 60;

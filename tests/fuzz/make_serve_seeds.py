@@ -50,6 +50,14 @@ seeds = {
     "index": b"\x06Host: 127.0.0.1\r\n\r\n",
     "raw_whole_request": b"\x07POST /api/v1/analyze?format=json HTTP/1.0\r\n" + raw_post(upload),
     "raw_garbage_request_line": b"\x07\x00\xff GET / HTTP/9.9\r\n\r\n",
+    # The result history (the harness gives the server an SQLite history).
+    "history_list": b"\x07GET /api/v1/scans?verdict=FAKE&limit=5&offset=0&since=2026-01-01T00:00:00Z"
+                    b"&until=2027-01-01T00:00:00Z HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+    "history_list_bad_query": b"\x07GET /api/v1/scans?limit=-1&offset=99999999999999999999&verdict=%00 HTTP/1.1\r\n"
+                              b"Host: 127.0.0.1\r\n\r\n",
+    "history_get": b"\x07GET /api/v1/scans/1 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+    "history_delete": b"\x07DELETE /api/v1/scans/1 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+    "jobs_without_redis": b"\x07GET /api/v1/jobs/0-1 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
 }
 os.makedirs(out, exist_ok=True)
 for name, data in seeds.items():
