@@ -258,9 +258,12 @@ struct ServeHistory::Call {
   std::string content_type = "application/json";
   std::shared_ptr<std::atomic<int>> in_flight;
   std::shared_ptr<std::atomic<bool>> closing;
-  // Set by the worker after execute(), read by on_done() first: the hand-off
-  // of status/body is then ordered in our own code, not only inside GTask
-  // (whose GLib-internal locks ThreadSanitizer cannot see).
+  // The two hand-offs between threads, ordered in our own code and not only
+  // inside GTask's thread pool (whose GLib-internal locks ThreadSanitizer
+  // cannot see): `submitted` is set by the main loop once the call is filled
+  // in and read by the worker before execute(); `executed` is set by the
+  // worker after execute() and read by on_done() first.
+  std::atomic<bool> submitted{false};
   std::atomic<bool> executed{false};
 
   void execute() {
@@ -342,12 +345,15 @@ void ServeHistory::handle(SoupServerMessage* msg, const char* path, GHashTable* 
   call->closing = closing_;
   ++*in_flight_;
   soup_server_message_pause(msg);
+  call->submitted.store(true, std::memory_order_release);
   GTask* task = g_task_new(nullptr, nullptr, on_done, call.get());
   g_task_set_task_data(task, call.release(), nullptr);
   g_task_run_in_thread(task, [](GTask* t, gpointer, gpointer data, GCancellable*) {
     auto* c = static_cast<Call*>(data);
-    c->execute();
-    c->executed.store(true, std::memory_order_release);
+    if (c->submitted.load(std::memory_order_acquire)) {  // always, by GTask's contract
+      c->execute();
+      c->executed.store(true, std::memory_order_release);
+    }
     g_task_return_boolean(t, TRUE);
   });
   g_object_unref(task);
