@@ -67,7 +67,9 @@ static void* made_on_first_use(void** slot, void* (*make)(void), void (*unmake)(
  * TSan's shadow stack for the time of the call. TSan keeps stacks only of
  * instrumented code, so a lock-order report between two GStreamer or FFmpeg
  * locks otherwise ends at g_mutex_lock and says nothing of who took them.
- * Off by default: unwinding on every lock is slow. The frames of
+ * The suppressions of third-party lock-order cycles (tsan.supp) match
+ * library frames, so they need these too: scripts/test --tsan sets 16.
+ * Off when unset: unwinding on every lock costs time. The frames of
  * uninstrumented libraries print as library+offset (Debian strips them). */
 extern void __tsan_func_entry(void* pc) __attribute__((weak));
 extern void __tsan_func_exit(void) __attribute__((weak));
