@@ -7,7 +7,11 @@ torch.jit.trace + torch.jit.freeze + torch.jit.optimize_for_inference
 
 Prints one JSON object: ms per crop per configuration and batch.
 
-Usage: backbone_peer.py CHECKPOINT.pt [--repeats 5] [--threads N]
+Usage: backbone_peer.py CHECKPOINT.pt [--repeats 5] [--threads N] [--save-traced PATH]
+
+--save-traced also writes the traced (not yet frozen) backbone, which
+deepfake-bench-backbone freezes and optimises with LibTorch's own passes and
+times beside ours in one process.
 """
 import argparse
 import json
@@ -46,13 +50,17 @@ def main():
     ap.add_argument("checkpoint")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--save-traced")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     m = ReferenceModel()
     m.load_state_dict(torch.load(a.checkpoint))
     eager = Backbone(m).eval()
     with torch.no_grad():
-        frozen = torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.trace(eager, torch.rand(8, 3, 112, 112))))
+        traced = torch.jit.trace(eager, torch.rand(8, 3, 112, 112))
+        if a.save_traced:
+            traced.save(a.save_traced)
+        frozen = torch.jit.optimize_for_inference(torch.jit.freeze(traced))
     out = {"threads": a.threads, "torch": torch.__version__}
     for name, net in (("eager", eager), ("frozen", frozen)):
         for b in (1, 8):

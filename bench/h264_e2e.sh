@@ -7,7 +7,8 @@
 # TorchScript). Then the ResNeXt reference model the same way against the
 # eager-PyTorch baseline of bench/run (bench/baseline.py), start-up to the
 # first analysed frame for both models, and the ResNeXt backbone against
-# frozen + optimised PyTorch at batch 1 and 8 (bench/backbone_peer.py).
+# frozen + optimised PyTorch at batch 1 and 8: in one process with LibTorch's
+# own passes (deepfake-bench-backbone), and from Python (bench/backbone_peer.py).
 #   bench/h264_e2e.sh              720p and 1080p, 300 frames, 3 runs each (median)
 #   RUNS=1 FRAMES=90 bench/h264_e2e.sh
 # Writes build/bench/h264/results.json and results.md; prints the table.
@@ -62,12 +63,9 @@ done
 echo "== start-up: one picture" >&2
 R[start.ours]=$(median_wall start_ours $SCAN -q --json /dev/null $PICTURE)
 R[start.ours_resnext]=$(median_wall start_ours_resnext $SCAN -q --model $RESNEXT --json /dev/null $PICTURE)
-echo "== backbone: ours (library stages) and PyTorch eager / frozen" >&2
-first=${SIZES%% *}
-build/bench/deepfake-bench stages --clip $B/clip_${first}_${FRAMES}.mp4 --model $RESNEXT \
-    --width "${first%x*}" --height "${first#*x}" --faces 1 --frames 60 --detect-interval 5 \
-    --threads "$(nproc)" --json $B/stages.json >/dev/null
-$PY bench/backbone_peer.py $RESNEXT > $B/backbone_peer.json
+echo "== backbone: ours and LibTorch frozen + optimised in one process; PyTorch eager / frozen from Python" >&2
+$PY bench/backbone_peer.py $RESNEXT --threads "$(nproc)" --save-traced $B/backbone_traced.pt > $B/backbone_peer.json
+build/bench/deepfake-bench-backbone $RESNEXT $B/backbone_traced.pt --threads "$(nproc)" > $B/backbone.json
 
 for k in "${!R[@]}"; do echo "$k ${R[$k]}"; done >$B/medians.txt
 $PY - "$B" "$FRAMES" "$RUNS" "$SIZES" <<'PY' | tee $B/results.md
@@ -100,18 +98,20 @@ for s in sizes:
     rows.append(f"| {s} ResNeXt: frames/s incl. start-up | {frames / o:.1f} | {frames / b:.1f} | {b / o:.2f}x |")
 row("start-up: one 256x256 picture, default model, wall s", R["start.ours"], None, " s")
 row("start-up: one 256x256 picture, ResNeXt model, wall s", R["start.ours_resnext"], None, " s")
-st, bp = j("stages.json"), j("backbone_peer.json")
-if st and bp:
-    row("ResNeXt backbone ms/crop, batch 1 (peer: frozen + optimize_for_inference)",
-        st["backbone_ms_per_crop_single"], bp["frozen_ms_per_crop_batch1"])
-    row("ResNeXt backbone ms/crop, batch 8 (peer: frozen + optimize_for_inference)",
-        st["backbone_ms_per_crop_batch8"], bp["frozen_ms_per_crop_batch8"])
-    rows.append(f"| PyTorch eager backbone ms/crop, batch 1 / 8 | | {bp['eager_ms_per_crop_batch1']:.2f} / "
-                f"{bp['eager_ms_per_crop_batch8']:.2f} | |")
+bb, bp = j("backbone.json"), j("backbone_peer.json")
+for b in (1, 8):
+    if f"batch{b}" in bb:
+        row(f"ResNeXt backbone ms/crop, batch {b} (peer: the same checkpoint traced, LibTorch freeze + "
+            f"optimize_for_inference, same process, alternating rounds)",
+            bb[f"batch{b}"]["ours_ms_per_crop"], bb[f"batch{b}"]["frozen_ms_per_crop"])
+if bp:
+    rows.append(f"| PyTorch from Python, backbone ms/crop, frozen batch 1 / 8; eager batch 1 / 8 | | "
+                f"{bp['frozen_ms_per_crop_batch1']:.2f} / {bp['frozen_ms_per_crop_batch8']:.2f}; "
+                f"{bp['eager_ms_per_crop_batch1']:.2f} / {bp['eager_ms_per_crop_batch8']:.2f} | |")
 load = open("/proc/loadavg").read().split()[:3]
 print(f"# deepfake-scan on H.264, defaults, start-up included\n\nMedian of {runs} runs; "
       f"{os.cpu_count()} cores; load average at the end {' '.join(load)}.\n")
 print("| measure | ours | peer | peer / ours |\n| --- | ---: | ---: | ---: |")
 print("\n".join(rows))
-json.dump({"medians": R, "stages": st, "backbone_peer": bp}, open(os.path.join(B, "results.json"), "w"), indent=1)
+json.dump({"medians": R, "backbone": bb, "backbone_peer": bp}, open(os.path.join(B, "results.json"), "w"), indent=1)
 PY

@@ -62,6 +62,7 @@ const std::string& Model::checksum() const { return impl_->checksum; }
 const std::string& Model::source() const { return impl_->source; }
 const std::string& Model::device() const { return impl_->net->device(); }
 const std::string& Model::precision() const { return impl_->net->precision(); }
+const std::string& Model::engine() const { return impl_->net->engine(); }
 int Model::batch_size() const { return impl_->net->batch_size(); }
 
 std::shared_ptr<const Model> Model::from_state_dict(const StateDict& sd, const ModelCard& card, const ModelOptions& opts) {

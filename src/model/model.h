@@ -65,6 +65,10 @@ class Model {
   const std::string& device() const;
   const std::string& precision() const;
   int batch_size() const;
+  // What runs the backbone: "onednn-fused" (the CPU default), "libtorch-mkldnn"
+  // (CPU, DFD_BACKBONE=aten or a build without libdnnl) or "libtorch" (the
+  // device-generic path: CUDA, or the CPU with generic_path).
+  const std::string& engine() const;
 
   struct Impl;
 

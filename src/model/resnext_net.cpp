@@ -4,8 +4,11 @@
 // (CUDA): the device is a runtime value, never an #ifdef.
 //
 // The backbone keeps batch norms folded into the convolutions (inference
-// only), laid out channels-last. On the CPU the folded weights are also
-// reordered once into oneDNN's blocked layout (the fast path). The head keeps
+// only), laid out channels-last. On the CPU the backbone runs on oneDNN
+// directly (model/onednn_backbone.h: ReLUs and residual adds fused into the
+// convolutions), where the build has Debian's libdnnl (DFD_HAVE_ONEDNN);
+// otherwise, or with DFD_BACKBONE=aten, on LibTorch's mkldnn tensors with
+// the folded weights reordered once into oneDNN's blocked layout. The head keeps
 // the LSTM weights as published; the reference per-frame step needs only the
 // input, cell and output gate rows of weight_ih (forget gate times a zero
 // cell state is zero), so those rows are kept contiguous apart.
@@ -23,6 +26,9 @@
 #include <stdexcept>
 
 #include "model/architecture.h"
+#if DFD_HAVE_ONEDNN
+#include "model/onednn_backbone.h"
+#endif
 
 namespace dfd {
 
@@ -131,11 +137,36 @@ torch::ScalarType resolve_precision(const std::string& p, const torch::Device& d
   throw std::invalid_argument("unknown precision '" + p + "' (expected fp32, bf16 or fp16)");
 }
 
+#if DFD_HAVE_ONEDNN
+// The folded weights as the oneDNN backbone takes them: plain OIHW floats.
+OneDnnBackbone::Conv onednn_conv(const ConvBN& c) {
+  OneDnnBackbone::Conv o;
+  const auto w = c.w.contiguous();
+  o.weights.assign(w.data_ptr<float>(), w.data_ptr<float>() + w.numel());
+  o.bias.assign(c.b.data_ptr<float>(), c.b.data_ptr<float>() + c.b.numel());
+  o.out_channels = w.size(0);
+  o.in_channels = w.size(1) * c.groups;
+  o.kernel = w.size(2);
+  o.stride = c.stride;
+  o.pad = c.pad;
+  o.groups = c.groups;
+  return o;
+}
+
+std::unique_ptr<OneDnnBackbone> make_onednn_backbone(const ConvBN& stem, const std::vector<Block>& blocks, bool bf16) {
+  std::vector<OneDnnBackbone::Block> b;
+  for (const auto& k : blocks)
+    b.push_back({onednn_conv(k.c1), onednn_conv(k.c2), onednn_conv(k.c3), k.has_down ? onednn_conv(k.down) : OneDnnBackbone::Conv{},
+                 k.has_down});
+  return std::make_unique<OneDnnBackbone>(onednn_conv(stem), std::move(b), bf16);
+}
+#endif
+
 }  // namespace
 
 struct ResNeXtNet::Impl {
   torch::Device device{torch::kCPU};
-  std::string device_name, precision;
+  std::string device_name, precision, engine = "libtorch";
   int batch = 0;                                     // crops per forward; 0: all at once
   bool use_mkldnn = false;                           // the prepacked CPU path
   // CUDA, opt-in (DFD_CUDNN_FUSED=1, for bench/gpu to compare): convolution,
@@ -145,6 +176,9 @@ struct ResNeXtNet::Impl {
   torch::ScalarType compute_type = torch::kFloat32;  // backbone arithmetic
   ConvBN stem;
   std::vector<Block> blocks;
+#if DFD_HAVE_ONEDNN
+  std::unique_ptr<OneDnnBackbone> onednn;  // the CPU backbone, when built with libdnnl
+#endif
   torch::Tensor w_ih_t;   // [2048, 8192] transposed for X @ W
   torch::Tensor w_ico_t;  // [2048, 6144]: input, cell, output gate columns
   torch::Tensor w_hh_t;   // [2048, 8192]
@@ -180,6 +214,15 @@ struct ResNeXtNet::Impl {
 
   torch::Tensor feature_map(const torch::Tensor& input) const {
     if (fused) return fused_feature_map(input);
+#if DFD_HAVE_ONEDNN
+    if (onednn) {
+      const auto x = input.contiguous();
+      const int64_t n = x.size(0), size = x.size(2), side = onednn->map_side(size);
+      auto out = torch::empty({n, onednn->channels(), side, side});
+      onednn->feature_map(x.data_ptr<float>(), n, size, out.data_ptr<float>());
+      return out;
+    }
+#endif
     auto x = use_mkldnn ? input.contiguous().to(compute_type).to_mkldnn() : input;
     auto y = stem(x);
     y.relu_();
@@ -278,8 +321,16 @@ ResNeXtNet::ResNeXtNet(const StateDict& sd, const ModelOptions& opts) : impl_(st
     if ((b.has_down = spec.downsample)) b.down = fold(sd, spec.prefix + "downsample.0.", spec.prefix + "downsample.1.", spec.stride, 0, 1);
     m.blocks.push_back(std::move(b));
   }
+#if DFD_HAVE_ONEDNN
+  const char* aten = std::getenv("DFD_BACKBONE");
+  if (m.use_mkldnn && !(aten && std::string(aten) == "aten")) {
+    m.onednn = make_onednn_backbone(m.stem, m.blocks, m.compute_type == torch::kBFloat16);
+    m.engine = "onednn-fused";
+  } else
+#endif
   if (m.use_mkldnn) {
     m.for_each_conv([&](ConvBN& c) { c.pack(m.compute_type); });
+    m.engine = "libtorch-mkldnn";
   } else {
     m.for_each_conv([&](ConvBN& c) { c.place(m.device, m.compute_type); });
   }
@@ -371,6 +422,7 @@ const std::string& ResNeXtNet::device() const { return impl_->device_name; }
 const std::string& ResNeXtNet::precision() const { return impl_->precision; }
 int ResNeXtNet::batch_size() const { return impl_->batch; }
 bool ResNeXtNet::prepacked() const { return impl_->use_mkldnn; }
+const std::string& ResNeXtNet::engine() const { return impl_->engine; }
 bool ResNeXtNet::fused() const { return impl_->fused; }
 
 }  // namespace dfd

@@ -77,7 +77,9 @@ class ResNeXtNet {
   virtual const std::string& precision() const;
   // Crops per forward pass; 0: all crops in one (CPU auto).
   virtual int batch_size() const;
-  virtual bool prepacked() const;  // the oneDNN CPU path
+  virtual bool prepacked() const;  // a oneDNN CPU path (fused or through LibTorch)
+  // "onednn-fused", "libtorch-mkldnn" or "libtorch" (Model::engine).
+  virtual const std::string& engine() const;
   // CUDA with DFD_CUDNN_FUSED=1: cuDNN's fused conv+bias(+add)+ReLU, an
   // experiment for bench/gpu (not the default until measured on a GPU).
   virtual bool fused() const;

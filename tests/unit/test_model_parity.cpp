@@ -301,3 +301,50 @@ TEST(ModelDevice, BadOptionsAreRejectedByName) {
   EXPECT_THROW(Model::untrained(1, o), std::invalid_argument);
   EXPECT_THROW(Model::load(path, o), std::invalid_argument);
 }
+
+// The CPU backbone runs on oneDNN directly (model/onednn_backbone.h, ReLUs
+// and residual adds fused); DFD_BACKBONE=aten keeps LibTorch's mkldnn-tensor
+// path. Both must match PyTorch, and each other, as closely.
+TEST_F(Parity, AtenBackboneMatchesTheFusedOneDnnBackbone) {
+  EXPECT_EQ(model_->engine(), "onednn-fused");
+  EXPECT_EQ(generic_model()->engine(), "libtorch");
+  setenv("DFD_BACKBONE", "aten", 1);
+  auto aten = Model::load(test::ref_path("reference.pt"));
+  unsetenv("DFD_BACKBONE");
+  EXPECT_EQ(aten->engine(), "libtorch-mkldnn");
+  auto f = aten->features(crops_);
+  EXPECT_LT(max_rel_diff(f, feats_), 1e-4);
+  EXPECT_LT(max_rel_diff(f, test::features()), 1e-4);
+}
+
+TEST_F(Parity, EveryBatchSizeGivesTheSameFeatures) {
+  // One oneDNN plan per batch size (more than the 16 it keeps, so the cache
+  // is also emptied and rebuilt): crop 2's features wherever it sits.
+  for (size_t n = 1; n <= 18; ++n) {
+    std::vector<cv::Mat> batch;
+    for (size_t i = 0; i < n; ++i) batch.push_back(crops_[(i + 2) % crops_.size()]);
+    auto f = model_->features(batch);
+    ASSERT_EQ(f.size(), n);
+    EXPECT_LT(max_rel_diff({f[0]}, {feats_[2]}), 1e-5) << "batch of " << n;
+    EXPECT_LT(max_rel_diff({f[n - 1]}, {feats_[(n + 1) % crops_.size()]}), 1e-5) << "batch of " << n;
+  }
+}
+
+TEST_F(Parity, OneDnnBf16StaysNearFp32) {
+  ModelOptions o;
+  o.precision = "bf16";
+  std::shared_ptr<const Model> b;
+  try {
+    b = Model::load(test::ref_path("reference.pt"), o);
+  } catch (const std::runtime_error& e) {
+    GTEST_SKIP() << "no bf16 here: " << e.what();
+  }
+  EXPECT_EQ(b->engine(), "onednn-fused");
+  auto f = b->features(crops_);
+  const double d = max_rel_diff(f, feats_);
+  EXPECT_GT(d, 1e-6);  // really computed in bf16
+  EXPECT_LT(d, 0.1);
+  auto p = b->classify_crops(crops_);
+  auto want = exp_["per_frame_prob_fake"];
+  for (size_t i = 0; i < p.size(); ++i) EXPECT_NEAR(p[i].prob_fake, want[i].get<float>(), 0.1f);
+}
