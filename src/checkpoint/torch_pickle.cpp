@@ -345,6 +345,18 @@ std::vector<PickledTensor> parse_state_dict_pickle(const uint8_t* data, size_t s
   return out;
 }
 
+namespace {
+// True when the view's strides are the row-major ones for its size.
+bool row_major(const PickledTensor& t) {
+  int64_t expect = 1;
+  for (size_t i = t.size.size(); i-- > 0;) {
+    if (t.size[i] != 1 && t.stride[i] != expect) return false;
+    expect *= t.size[i];
+  }
+  return true;
+}
+}  // namespace
+
 TensorData materialize(const PickledTensor& t, const std::vector<uint8_t>& storage) {
   const std::string what = "checkpoint pickle: tensor " + t.name;
   if (t.size.size() != t.stride.size()) fail("tensor " + t.name + ": size/stride rank mismatch");
@@ -369,6 +381,10 @@ TensorData materialize(const PickledTensor& t, const std::vector<uint8_t>& stora
   out.dtype = t.dtype;
   out.shape = t.size;
   out.bytes.resize(size_t(numel * es));
+  if (row_major(t)) {  // what torch.save writes for every parameter: one copy
+    if (numel > 0) std::memcpy(out.bytes.data(), storage.data() + t.offset * es, size_t(numel * es));
+    return out;
+  }
   const size_t rank = t.size.size();
   std::vector<int64_t> idx(rank, 0);
   for (int64_t n = 0; n < numel; ++n) {
