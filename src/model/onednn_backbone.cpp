@@ -5,7 +5,10 @@
 
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include <cstdlib>
 #include <map>
+#include <memory>
+#include <new>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -23,11 +26,18 @@ int64_t out_side(int64_t in, int64_t k, int64_t s, int64_t p) { return (in + 2 *
 
 // A buffer that grows to the largest size any batch needed, reused by every
 // call (calls are serialised by Impl::mutex).
+// 64-byte aligned, as oneDNN recommends for its vector loads.
 struct Arena {
-  std::vector<char> bytes;
+  std::unique_ptr<void, void (*)(void*)> data{nullptr, std::free};
+  size_t size = 0;
   void* at_least(size_t n) {
-    if (bytes.size() < n) bytes.resize(n);
-    return bytes.data();
+    if (n > size) {
+      const size_t rounded = (n + 63) / 64 * 64;
+      data.reset(std::aligned_alloc(64, rounded));
+      if (!data) throw std::bad_alloc();
+      size = rounded;
+    }
+    return data.get();
   }
 };
 

@@ -220,6 +220,10 @@ struct ResNeXtNet::Impl {
       const auto x = input.contiguous();
       const int64_t n = x.size(0), size = x.size(2), side = onednn->map_side(size);
       auto out = torch::empty({n, onednn->channels(), side, side});
+      // oneDNN's OpenMP threads in this (e.g. the scheduler's) thread: the
+      // count set at load, applied once per thread as LibTorch's own
+      // parallel ops do (init_num_threads on every call costs a pool reset).
+      at::internal::lazy_init_num_threads();
       onednn->feature_map(x.data_ptr<float>(), n, size, out.data_ptr<float>());
       return out;
     }
