@@ -220,10 +220,11 @@ struct ResNeXtNet::Impl {
       const auto x = input.contiguous();
       const int64_t n = x.size(0), size = x.size(2), side = onednn->map_side(size);
       auto out = torch::empty({n, onednn->channels(), side, side});
-      // oneDNN's OpenMP threads in this (e.g. the scheduler's) thread: the
-      // count set at load, applied once per thread as LibTorch's own
-      // parallel ops do (init_num_threads on every call costs a pool reset).
-      at::internal::lazy_init_num_threads();
+      // oneDNN runs on the calling thread's OpenMP count, as LibTorch's
+      // mkldnn ops did. Not LibTorch's lazy_init_num_threads here: with no
+      // num-threads set it applies LibTorch's default count (measured: the
+      // ResNeXt scan 12.4 s -> 15.3 s at 720p), and init_num_threads on
+      // every call resets the pool (batch 1 twice as slow).
       onednn->feature_map(x.data_ptr<float>(), n, size, out.data_ptr<float>());
       return out;
     }
