@@ -1,7 +1,7 @@
 // The ResNeXt50 backbone, ours against the strongest PyTorch configuration,
-// in one process: our ResNeXtNet (model/resnext_net.h, the path the element
-// runs; and, for comparison, its previous form on LibTorch's mkldnn tensors,
-// DFD_BACKBONE=aten) and the same checkpoint's backbone traced by PyTorch
+// in one process: our OneDnnResNeXt (model/onednn_resnext.h, the path the
+// element runs; and, for comparison, our previous path, ResNeXtNet on
+// LibTorch's mkldnn tensors, backend=libtorch) and the same checkpoint's backbone traced by PyTorch
 // (bench/backbone_peer.py --save-traced), frozen and optimised here with
 // LibTorch's own torch::jit::freeze + optimize_for_inference (the passes
 // Python's torch.jit.freeze / optimize_for_inference call, without Python's
@@ -27,6 +27,7 @@
 #include <nlohmann/json.hpp>
 
 #include "model/architecture.h"
+#include "model/onednn_resnext.h"
 #include "model/resnext_net.h"
 
 using namespace dfd;
@@ -106,10 +107,8 @@ int main(int argc, char** argv) try {
   validate_state_dict(sd);
   ModelOptions mo;
   mo.num_threads = a.threads;
-  ResNeXtNet ours(sd, mo);
-  setenv("DFD_BACKBONE", "aten", 1);  // our previous path: LibTorch's mkldnn tensors, nothing fused
-  ResNeXtNet aten(sd, mo);
-  unsetenv("DFD_BACKBONE");
+  OneDnnResNeXt ours(sd, mo);
+  ResNeXtNet aten(sd, mo);  // our previous path: LibTorch's mkldnn tensors, nothing fused
   torch::jit::Module peer = frozen_peer(a.traced);
   c10::InferenceMode guard;
 
@@ -117,8 +116,9 @@ int main(int argc, char** argv) try {
   for (int b : a.batches) {
     at::manual_seed(b);
     auto x = torch::rand({b, 3, kInputSize, kInputSize}) * 4 - 2;  // about the normalised range
-    ResNeXtNet::Batch batch = ours.batch(size_t(b));  // host memory, the same for both nets
+    ResNeXtEngine::Batch batch = ours.batch(size_t(b)), aten_batch = aten.batch(size_t(b));  // each engine's own host memory
     std::memcpy(batch.data(), x.data_ptr<float>(), sizeof(float) * size_t(x.numel()));
+    std::memcpy(aten_batch.data(), x.data_ptr<float>(), sizeof(float) * size_t(x.numel()));
     std::vector<torch::jit::IValue> in{x};
 
     // Same features from both, before anything is timed.
@@ -139,13 +139,13 @@ int main(int argc, char** argv) try {
 
     for (int w = 0; w < 3; ++w) {  // oneDNN primitives for this shape, thread pool, allocator
       ours.features(batch);
-      aten.features(batch);
+      aten.features(aten_batch);
       peer.forward(in);
     }
     std::vector<double> t_ours, t_aten, t_peer;
     for (int r = 0; r < a.rounds; ++r) {
       t_ours.push_back(ms_per_crop([&] { ours.features(batch); }, b, a.seconds));
-      t_aten.push_back(ms_per_crop([&] { aten.features(batch); }, b, a.seconds));
+      t_aten.push_back(ms_per_crop([&] { aten.features(aten_batch); }, b, a.seconds));
       t_peer.push_back(ms_per_crop([&] { peer.forward(in); }, b, a.seconds));
     }
     const std::string k = "batch" + std::to_string(b);

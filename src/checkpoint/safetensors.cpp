@@ -2,12 +2,14 @@
 // each tensor's dtype, shape and byte range, then the raw bytes. Nothing in
 // it can execute code, which is why it is our model format.
 #include <cstring>
+#include <memory>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <stdexcept>
 
 #include "checkpoint/checked_math.h"
+#include "checkpoint/checksum.h"
 #include "checkpoint/hdf5.h"
 #include "checkpoint/limits.h"
 
@@ -126,20 +128,29 @@ uint64_t header_length(const uint8_t le[8], uint64_t file_size) {
   return n;
 }
 
-// Builds the checkpoint; `copy(begin, end, dst)` fetches bytes of the data section.
+// Builds the checkpoint; `copy(begin, end, dst)` fetches bytes of the data
+// section. With `checksum`, the weights' checksum is computed on a second
+// thread as the tensors arrive (checkpoint/checksum.h), for a file whose
+// reads leave the other core idle.
 template <class Copy>
-Checkpoint assemble(const Header& h, Copy copy) {
+Checkpoint assemble(const Header& h, Copy copy, bool checksum) {
   Checkpoint ck;
   ck.format = "safetensors";
   ck.card = h.card;
-  for (const auto& e : h.entries) {
-    TensorData t;
+  for (const auto& e : h.entries) {  // every node first: the follower holds their addresses
+    TensorData& t = ck.tensors[e.name];
     t.dtype = e.dtype;
     t.shape = e.shape;
+  }
+  std::unique_ptr<ChecksumFollower> follower;
+  if (checksum) follower = std::make_unique<ChecksumFollower>(ck.tensors);
+  for (const auto& e : h.entries) {
+    TensorData& t = ck.tensors[e.name];
     t.bytes.resize(e.end - e.begin);
     if (e.end > e.begin) copy(e.begin, e.end, t.bytes.data(), e.name);  // an empty tensor has no buffer
-    ck.tensors[e.name] = std::move(t);
+    if (follower) follower->ready(e.name);
   }
+  if (follower) ck.checksum = follower->finish();
   return ck;
 }
 
@@ -161,7 +172,7 @@ Checkpoint read_safetensors(const std::string& path) {
     f.seekg(std::streamoff(8 + n + begin));
     if (!f.read(reinterpret_cast<char*>(dst), std::streamsize(end - begin)))
       throw std::runtime_error("safetensors: short read of " + name);
-  });
+  }, /*checksum=*/true);
 }
 
 Checkpoint read_safetensors_memory(const uint8_t* data, size_t size) {
@@ -170,7 +181,7 @@ Checkpoint read_safetensors_memory(const uint8_t* data, size_t size) {
   const Header h = parse_header(std::string(reinterpret_cast<const char*>(data + 8), n), size - 8 - n);
   return assemble(h, [&](uint64_t begin, uint64_t end, uint8_t* dst, const std::string&) {
     std::memcpy(dst, data + 8 + n + begin, end - begin);
-  });
+  }, /*checksum=*/false);
 }
 
 Checkpoint read_checkpoint(const std::string& path) {
@@ -193,22 +204,6 @@ Checkpoint read_checkpoint(const std::string& path) {
   } catch (const std::exception& e) {
     throw std::runtime_error(path + ": neither a PyTorch checkpoint nor a safetensors model (" + e.what() + ")");
   }
-}
-
-std::string weights_checksum(const StateDict& tensors) {
-  uint64_t h = 1469598103934665603ull;
-  auto mix = [&](const void* p, size_t n) {
-    auto* b = static_cast<const uint8_t*>(p);
-    for (size_t i = 0; i < n; ++i) h = (h ^ b[i]) * 1099511628211ull;
-  };
-  for (auto& [name, t] : tensors) {
-    mix(name.data(), name.size());
-    for (auto s : t.shape) mix(&s, sizeof s);
-    mix(t.bytes.data(), t.bytes.size());
-  }
-  char buf[17];
-  snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
-  return buf;
 }
 
 }  // namespace dfd

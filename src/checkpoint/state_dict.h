@@ -26,10 +26,21 @@ struct TensorData {
 // Ordered by name (std::map) so that files we write are reproducible.
 using StateDict = std::map<std::string, TensorData>;
 
+// The named tensor; a missing one is an error naming it (std::runtime_error).
+const TensorData& tensor_named(const StateDict& sd, const std::string& key);
+
+// The values as float32, whatever floating type they were stored in (weights
+// are computed in float32, as LibTorch's .to(kFloat32)). Throws
+// std::runtime_error for an integer tensor or one shorter than its shape.
+std::vector<float> float32_values(const TensorData& t);
+
 struct Checkpoint {
   StateDict tensors;
   std::optional<ModelCard> card;  // present in our format, absent in a .pt
   std::string format;             // "safetensors" or "pytorch-zip"
+  // weights_checksum(tensors) when the reader computed it on the way
+  // (safetensors files), else empty.
+  std::string checksum;
 };
 
 // Reads a checkpoint, choosing the reader by content (never by extension):
@@ -51,7 +62,8 @@ Checkpoint read_pytorch_zip_memory(const uint8_t* data, size_t size);
 // Safetensors held in memory (for fuzzing; files are read with read_safetensors).
 Checkpoint read_safetensors_memory(const uint8_t* data, size_t size);
 
-// 64-bit FNV-1a over names, shapes and bytes: a short checksum of the weights.
+// 64-bit FNV-1a over names, shapes and bytes: a short checksum of the weights
+// (checkpoint/checksum.h).
 std::string weights_checksum(const StateDict& tensors);
 
 }  // namespace dfd

@@ -163,6 +163,7 @@ ResolvedCheckpoint resolve_checkpoint(Checkpoint ck, const std::string& path) {
         validate_state_dict(ck.tensors);
       }
       r.tensors = std::move(ck.tensors);
+      r.checksum = std::move(ck.checksum);
     } else if (ck.format == "keras-h5" || has_keras_names(ck.tensors)) {
       MesoImport m = mesonet_from_keras(ck.tensors);
       r.card = mesonet_card(m.variant, weights_checksum(m.tensors), basename(path));
@@ -175,6 +176,7 @@ ResolvedCheckpoint resolve_checkpoint(Checkpoint ck, const std::string& path) {
       validate_state_dict(ck.tensors);
       r.card = pytorch_checkpoint_card(path);
       r.tensors = std::move(ck.tensors);
+      r.checksum = std::move(ck.checksum);
     }
   } catch (const std::runtime_error& e) {
     throw std::runtime_error(path + ": " + e.what());
@@ -217,7 +219,11 @@ std::shared_ptr<const Detector> load_detector_shared(const std::string& path, co
   std::shared_ptr<const Detector> d;
   {
     ResolvedCheckpoint r = resolve_checkpoint(read_checkpoint(path), path);
-    if (r.card.architecture != kResNeXtArchitecture) {
+    if (r.card.architecture == kResNeXtArchitecture) {
+      // Through the Model cache, so the old API's callers share these weights
+      // (the tensors already read: not read a second time).
+      d = as_detector(Model::shared_from_state_dict(path, r.tensors, r.card, r.checksum, opts), path);
+    } else {
       try {
         d = detector_from_state_dict(r.tensors, r.card, opts, path);
       } catch (const std::runtime_error& e) {
@@ -225,8 +231,6 @@ std::shared_ptr<const Detector> load_detector_shared(const std::string& path, co
       }
     }
   }
-  // ResNeXt: through the Model cache, so the old API's callers share these weights.
-  if (!d) d = as_detector(Model::load_shared(path, opts), path);
   cache[key] = d;
   return d;
 }

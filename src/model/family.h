@@ -114,6 +114,7 @@ struct ResolvedCheckpoint {
   StateDict tensors;
   ModelCard card;
   std::string format;  // of the file: "safetensors", "pytorch-zip", "keras-h5"
+  std::string checksum;  // weights_checksum(tensors) when the reader computed it, else empty
 };
 ResolvedCheckpoint resolve_checkpoint(Checkpoint ck, const std::string& path);
 

@@ -36,38 +36,19 @@ namespace dfd {
 
 namespace {
 
-// One stored value as float32 (weights are computed in float32 whatever
-// they were stored as, as on LibTorch).
-float value_at(const TensorData& t, int64_t i) {
-  const uint8_t* p = t.bytes.data();
-  switch (t.dtype) {
-    case DType::F32: { float v; std::memcpy(&v, p + 4 * i, 4); return v; }
-    case DType::F64: { double v; std::memcpy(&v, p + 8 * i, 8); return float(v); }
-    case DType::F16: { uint16_t h; std::memcpy(&h, p + 2 * i, 2); return float(cv::float16_t::fromBits(h)); }
-    case DType::BF16: {
-      uint16_t h; std::memcpy(&h, p + 2 * i, 2);
-      const uint32_t bits = uint32_t(h) << 16;
-      float v; std::memcpy(&v, &bits, 4); return v;
-    }
-    default: throw std::runtime_error("MesoNet weights must be floating point");
-  }
-}
-
 // A float32 copy of a tensor's values, as a 1 x N Mat (or the given shape).
 cv::Mat float_mat(const TensorData& t, const std::vector<int>& shape = {}) {
-  const int64_t n = t.numel();
-  if (int64_t(t.bytes.size()) < n * int64_t(dtype_size(t.dtype))) throw std::runtime_error("MesoNet weights: short tensor");
-  cv::Mat m(1, int(n), CV_32F);
-  float* d = m.ptr<float>();
-  for (int64_t i = 0; i < n; ++i) d[i] = value_at(t, i);
+  std::vector<float> values;
+  try {
+    values = float32_values(t);
+  } catch (const std::runtime_error& e) {
+    throw std::runtime_error(std::string("MesoNet weights: ") + e.what());
+  }
+  cv::Mat m = cv::Mat(1, int(values.size()), CV_32F, values.data()).clone();
   return shape.empty() ? m : m.reshape(1, shape);
 }
 
-const TensorData& at(const StateDict& sd, const std::string& k) {
-  auto it = sd.find(k);
-  if (it == sd.end()) throw std::runtime_error("missing key '" + k + "'");
-  return it->second;
-}
+const TensorData& at(const StateDict& sd, const std::string& k) { return tensor_named(sd, k); }
 
 // One layer of the graph: its OpenCV type, parameters (with weights) and inputs.
 struct LayerSpec {

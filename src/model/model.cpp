@@ -1,7 +1,9 @@
 // The ResNeXt50 + LSTM detector's public face: crops as cv::Mat in, host
-// vectors out. The network itself, and every LibTorch call, lives in
-// model/resnext_net.cpp, in libdfd-torch (model/torch_module.h); this file only prepares crops (model/preprocess.h)
-// into the network's host batches and shapes its results.
+// vectors out. The network itself is an engine (model/resnext_engine.h):
+// on the CPU oneDNN in this library (model/onednn_resnext.h), elsewhere
+// LibTorch in libdfd-torch (model/resnext_net.h, loaded on first use,
+// model/torch_module.h). This file only picks the engine, prepares crops
+// (model/preprocess.h) into its host batches and shapes its results.
 #include "model/model.h"
 
 #include <algorithm>
@@ -14,6 +16,7 @@
 #include <unordered_map>
 
 #include "model/architecture.h"
+#include "model/onednn_resnext.h"
 #include "model/preprocess.h"
 #include "model/resnext_net.h"
 #include "model/torch_module.h"
@@ -22,11 +25,25 @@ namespace dfd {
 
 namespace {
 
-// The ResNeXt network is LibTorch's (libdfd-torch, loaded here on first use).
-const TorchBackend& resnext_backend(const ModelOptions& opts) {
-  if (opts.backend != "auto" && opts.backend != "libtorch")
-    throw std::invalid_argument("ResNeXt models run on backend=libtorch only (asked for '" + opts.backend + "')");
-  return torch_backend("ResNeXt models");
+// Which engine runs a ResNeXt model: "auto" is oneDNN on the CPU (no
+// LibTorch in the process) and LibTorch elsewhere (CUDA, generic_path).
+bool on_onednn(const ModelOptions& opts) {
+  if (opts.backend == "onednn") return true;
+  if (opts.backend == "libtorch") return false;
+  if (opts.backend != "auto")
+    throw std::invalid_argument("ResNeXt models run on backend=auto, onednn or libtorch (asked for '" + opts.backend + "')");
+  return opts.device == "cpu" && !opts.generic_path;
+}
+
+// The options' checks, before any weights are read.
+void check_options(const ModelOptions& opts) {
+  if (on_onednn(opts)) OneDnnResNeXt::check(opts);
+  else torch_backend("ResNeXt models on backend=libtorch or a CUDA device").check_resnext(opts);
+}
+
+std::unique_ptr<ResNeXtEngine> make_engine(const StateDict& sd, const ModelOptions& opts) {
+  if (on_onednn(opts)) return std::make_unique<OneDnnResNeXt>(sd, opts);
+  return torch_backend("ResNeXt models on backend=libtorch or a CUDA device").make_resnext(sd, opts);
 }
 
 }  // namespace
@@ -34,9 +51,9 @@ const TorchBackend& resnext_backend(const ModelOptions& opts) {
 struct Model::Impl {
   ModelCard card;
   std::string checksum, source;
-  std::unique_ptr<ResNeXtNet> net;
+  std::unique_ptr<ResNeXtEngine> net;
 
-  ResNeXtNet::Batch input(const std::vector<cv::Mat>& crops) const {
+  ResNeXtEngine::Batch input(const std::vector<cv::Mat>& crops) const {
     auto b = net->batch(crops.size());
     std::vector<const cv::Mat*> ptrs;
     for (const auto& c : crops) ptrs.push_back(&c);
@@ -66,18 +83,24 @@ const std::string& Model::precision() const { return impl_->net->precision(); }
 const std::string& Model::engine() const { return impl_->net->engine(); }
 int Model::batch_size() const { return impl_->net->batch_size(); }
 
-std::shared_ptr<const Model> Model::from_state_dict(const StateDict& sd, const ModelCard& card, const ModelOptions& opts) {
+std::shared_ptr<const Model> Model::from_state_dict(const StateDict& sd, const ModelCard& card, const ModelOptions& opts,
+                                                   const std::string& known_checksum) {
   if (card.architecture != kResNeXtArchitecture)
     throw std::runtime_error("architecture '" + card.architecture +
                              "' is not ResNeXt50+LSTM: load it with dfd::load_detector (model/family.h)");
   validate_state_dict(sd);
   auto impl = std::make_unique<Impl>();
   impl->card = card;
+  if (!known_checksum.empty()) {
+    impl->checksum = known_checksum;
+    impl->net = make_engine(sd, opts);
+    return std::shared_ptr<const Model>(new Model(std::move(impl)));
+  }
   // The checksum reads every byte one at a time (FNV-1a, 0.3-0.4 s for
   // ResNeXt's 227 MB): on another core while the network is built.
   auto checksum = std::async(std::launch::async, [&sd] { return weights_checksum(sd); });
   try {
-    impl->net = resnext_backend(opts).make_resnext(sd, opts);
+    impl->net = make_engine(sd, opts);
   } catch (...) {
     checksum.wait();  // it reads `sd`: never leave it running past this call
     throw;
@@ -87,14 +110,14 @@ std::shared_ptr<const Model> Model::from_state_dict(const StateDict& sd, const M
 }
 
 std::shared_ptr<const Model> Model::load(const std::string& path, const ModelOptions& opts) {
-  resnext_backend(opts).check_resnext(opts);  // a wrong option fails before the file is read
+  check_options(opts);  // a wrong option fails before the file is read
   Checkpoint ck = read_checkpoint(path);
   if (!ck.card && ck.format == "keras-h5")
     throw std::runtime_error(path + ": a Keras (MesoNet) file is not ResNeXt50+LSTM: load it with dfd::load_detector (model/family.h)");
   // A published-style .pt carries no card: describe what we know.
   const ModelCard card = ck.card ? *ck.card : pytorch_checkpoint_card(path);
   try {
-    auto model = from_state_dict(ck.tensors, card, opts);
+    auto model = from_state_dict(ck.tensors, card, opts, ck.checksum);
     const_cast<Model*>(model.get())->impl_->source = path;
     return model;
   } catch (const std::runtime_error& e) {
@@ -102,17 +125,52 @@ std::shared_ptr<const Model> Model::load(const std::string& path, const ModelOpt
   }
 }
 
+namespace {
+
+// One Model per (options, path) while anybody holds it.
+struct SharedModels {
+  std::mutex mu;
+  std::unordered_map<std::string, std::weak_ptr<const Model>> cache;
+
+  static std::string key(const std::string& path, const ModelOptions& opts) {
+    return opts.device + "|" + opts.precision + "|" + std::to_string(opts.batch_size) + "|" + opts.backend + "|" +
+           (opts.generic_path ? "generic|" : "") + path;
+  }
+  template <class Make>
+  std::shared_ptr<const Model> get(const std::string& path, const ModelOptions& opts, Make make) {
+    const std::string k = key(path, opts);
+    std::lock_guard<std::mutex> lock(mu);
+    if (auto m = cache[k].lock()) return m;
+    auto m = make();
+    cache[k] = m;
+    return m;
+  }
+};
+
+SharedModels& shared_models() {
+  static SharedModels s;
+  return s;
+}
+
+}  // namespace
+
 std::shared_ptr<const Model> Model::load_shared(const std::string& path, const ModelOptions& opts) {
-  static std::mutex mu;
-  static std::unordered_map<std::string, std::weak_ptr<const Model>> cache;
-  const std::string key = opts.device + "|" + opts.precision + "|" + std::to_string(opts.batch_size) + "|" +
-                          opts.backend + "|" +
-                          (opts.generic_path ? "generic|" : "") + path;
-  std::lock_guard<std::mutex> lock(mu);
-  if (auto m = cache[key].lock()) return m;
-  auto m = load(path, opts);
-  cache[key] = m;
-  return m;
+  return shared_models().get(path, opts, [&] { return load(path, opts); });
+}
+
+std::shared_ptr<const Model> Model::shared_from_state_dict(const std::string& path, const StateDict& sd,
+                                                           const ModelCard& card, const std::string& checksum,
+                                                           const ModelOptions& opts) {
+  return shared_models().get(path, opts, [&] {
+    check_options(opts);
+    try {
+      auto model = from_state_dict(sd, card, opts, checksum);
+      const_cast<Model*>(model.get())->impl_->source = path;
+      return model;
+    } catch (const std::runtime_error& e) {
+      throw std::runtime_error(path + ": " + e.what());
+    }
+  });
 }
 
 ModelCard Model::untrained_card(uint64_t seed) {
@@ -126,7 +184,7 @@ ModelCard Model::untrained_card(uint64_t seed) {
 }
 
 std::shared_ptr<const Model> Model::untrained(uint64_t seed, const ModelOptions& opts) {
-  resnext_backend(opts).check_resnext(opts);
+  check_options(opts);
   auto m = from_state_dict(untrained_state_dict(seed), untrained_card(seed), opts);
   const_cast<Model*>(m.get())->impl_->source = "untrained:seed=" + std::to_string(seed);
   return m;

@@ -2,8 +2,9 @@
 // backbone turns crops into features once, the head classifies frames or
 // windows of features, so a sliding window never recomputes the backbone.
 // A loaded Model is immutable and safe to share between threads and elements.
-// The network runs where ModelOptions put it (CPU, or CUDA where LibTorch
-// has it: model/resnext_net.h); crops and results stay on the host.
+// The network runs where ModelOptions put it (the CPU on oneDNN, or CUDA
+// where LibTorch has it: model/resnext_engine.h); crops and results stay on
+// the host.
 #pragma once
 #include <memory>
 #include <opencv2/core.hpp>
@@ -24,8 +25,15 @@ class Model {
   // As load(), but one shared instance per (path, device) while anybody holds it,
   // so that several elements in one process keep a single copy of the weights.
   static std::shared_ptr<const Model> load_shared(const std::string& path, const ModelOptions& opts = {});
+  // `checksum`: weights_checksum(sd) where the reader computed it on the way
+  // (Checkpoint::checksum); empty: computed here.
   static std::shared_ptr<const Model> from_state_dict(const StateDict& sd, const ModelCard& card,
-                                                      const ModelOptions& opts = {});
+                                                      const ModelOptions& opts = {}, const std::string& checksum = {});
+  // As load_shared, for a checkpoint already read from `path`
+  // (load_detector_shared), so that its weights are not read twice.
+  static std::shared_ptr<const Model> shared_from_state_dict(const std::string& path, const StateDict& sd,
+                                                             const ModelCard& card, const std::string& checksum,
+                                                             const ModelOptions& opts);
   // Untrained reference-architecture model from a seed (card.trained = false).
   static std::shared_ptr<const Model> untrained(uint64_t seed, const ModelOptions& opts = {});
   static ModelCard untrained_card(uint64_t seed);
@@ -65,9 +73,9 @@ class Model {
   const std::string& device() const;
   const std::string& precision() const;
   int batch_size() const;
-  // What runs the backbone: "onednn-fused" (the CPU default), "libtorch-mkldnn"
-  // (CPU, DFD_BACKBONE=aten or a build without libdnnl) or "libtorch" (the
-  // device-generic path: CUDA, or the CPU with generic_path).
+  // What runs the network (model/resnext_engine.h): "onednn-fused" (the CPU
+  // default; no LibTorch), "libtorch-mkldnn" (the CPU with backend=libtorch)
+  // or "libtorch" (the device-generic path: CUDA, or the CPU with generic_path).
   const std::string& engine() const;
 
   struct Impl;

@@ -22,10 +22,12 @@ struct ModelOptions {
   // through torch::conv2d, as on CUDA) instead of oneDNN-prepacked weights,
   // so that the code the GPU runs is exercised and tested on a CPU.
   bool generic_path = false;
-  // What runs the network: "auto" (MesoNet on OpenCV's dnn, ResNeXt on
-  // LibTorch), "opencv" (MesoNet only) or "libtorch" (either; MesoNet on
-  // LibTorch is the training code's forward pass). LibTorch lives in
-  // libdfd-torch, loaded on first use (model/torch_module.h).
+  // What runs the network: "auto" (MesoNet on OpenCV's dnn; ResNeXt on
+  // oneDNN on the CPU, on LibTorch on CUDA or with generic_path), "opencv"
+  // (MesoNet only), "onednn" (ResNeXt on the CPU only) or "libtorch" (either;
+  // MesoNet on LibTorch is the training code's forward pass, ResNeXt on
+  // LibTorch's mkldnn path on the CPU). LibTorch lives in libdfd-torch,
+  // loaded on first use (model/torch_module.h).
   std::string backend = "auto";
 };
 

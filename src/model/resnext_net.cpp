@@ -4,11 +4,11 @@
 // (CUDA): the device is a runtime value, never an #ifdef.
 //
 // The backbone keeps batch norms folded into the convolutions (inference
-// only), laid out channels-last. On the CPU the backbone runs on oneDNN
-// directly (model/onednn_backbone.h: ReLUs and residual adds fused into the
-// convolutions), where the build has Debian's libdnnl (DFD_HAVE_ONEDNN);
-// otherwise, or with DFD_BACKBONE=aten, on LibTorch's mkldnn tensors with
-// the folded weights reordered once into oneDNN's blocked layout. The head keeps
+// only), laid out channels-last. On the CPU it runs on LibTorch's mkldnn
+// tensors with the folded weights reordered once into oneDNN's blocked
+// layout (the CPU default is OneDnnResNeXt, model/onednn_resnext.h, which
+// fuses more and needs no LibTorch; this path stays to compare with and
+// for backend=libtorch). The head keeps
 // the LSTM weights as published; the reference per-frame step needs only the
 // input, cell and output gate rows of weight_ih (forget gate times a zero
 // cell state is zero), so those rows are kept contiguous apart.
@@ -21,14 +21,11 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <functional>
 #include <stdexcept>
 
 #include "model/architecture.h"
-#if DFD_HAVE_ONEDNN
-#include "model/onednn_backbone.h"
-#endif
+#include "model/cpu_features.h"
 
 namespace dfd {
 
@@ -90,16 +87,6 @@ ConvBN fold(const StateDict& sd, const std::string& conv, const std::string& bn,
   return c;
 }
 
-// oneDNN runs bf16 convolutions natively only with AVX512_BF16 or AMX;
-// elsewhere it emulates them, slower than fp32, so we refuse.
-bool cpu_has_bf16() {
-  std::ifstream f("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(f, line))
-    if (line.rfind("flags", 0) == 0) return line.find(" avx512_bf16") != std::string::npos || line.find(" amx_bf16") != std::string::npos;
-  return false;
-}
-
 // "cpu", "cuda", "cuda:N" -> a device this process can use, or a clear error.
 torch::Device resolve_device(const std::string& s) {
   if (s == "cpu") return torch::Device(torch::kCPU);
@@ -126,7 +113,7 @@ torch::Device resolve_device(const std::string& s) {
 torch::ScalarType resolve_precision(const std::string& p, const torch::Device& d) {
   if (p == "fp32") return torch::kFloat32;
   if (p == "bf16") {
-    if (d.is_cpu() && (!torch::hasMKLDNN() || !cpu_has_bf16()))
+    if (d.is_cpu() && (!torch::hasMKLDNN() || !cpu_has_native_bf16()))
       throw std::runtime_error("precision=bf16 needs oneDNN on a CPU with AVX512_BF16 (or AMX); use fp32");
     return torch::kBFloat16;
   }
@@ -137,30 +124,6 @@ torch::ScalarType resolve_precision(const std::string& p, const torch::Device& d
   throw std::invalid_argument("unknown precision '" + p + "' (expected fp32, bf16 or fp16)");
 }
 
-#if DFD_HAVE_ONEDNN
-// The folded weights as the oneDNN backbone takes them: plain OIHW floats.
-OneDnnBackbone::Conv onednn_conv(const ConvBN& c) {
-  OneDnnBackbone::Conv o;
-  const auto w = c.w.contiguous();
-  o.weights.assign(w.data_ptr<float>(), w.data_ptr<float>() + w.numel());
-  o.bias.assign(c.b.data_ptr<float>(), c.b.data_ptr<float>() + c.b.numel());
-  o.out_channels = w.size(0);
-  o.in_channels = w.size(1) * c.groups;
-  o.kernel = w.size(2);
-  o.stride = c.stride;
-  o.pad = c.pad;
-  o.groups = c.groups;
-  return o;
-}
-
-std::unique_ptr<OneDnnBackbone> make_onednn_backbone(const ConvBN& stem, const std::vector<Block>& blocks, bool bf16) {
-  std::vector<OneDnnBackbone::Block> b;
-  for (const auto& k : blocks)
-    b.push_back({onednn_conv(k.c1), onednn_conv(k.c2), onednn_conv(k.c3), k.has_down ? onednn_conv(k.down) : OneDnnBackbone::Conv{},
-                 k.has_down});
-  return std::make_unique<OneDnnBackbone>(onednn_conv(stem), std::move(b), bf16);
-}
-#endif
 
 }  // namespace
 
@@ -176,9 +139,6 @@ struct ResNeXtNet::Impl {
   torch::ScalarType compute_type = torch::kFloat32;  // backbone arithmetic
   ConvBN stem;
   std::vector<Block> blocks;
-#if DFD_HAVE_ONEDNN
-  std::unique_ptr<OneDnnBackbone> onednn;  // the CPU backbone, when built with libdnnl
-#endif
   // As published, [8192, 2048]; used through transposed views (BLAS takes
   // them as they are), so loading copies no 64 MB matrix a second time.
   torch::Tensor w_ih, w_hh;
@@ -215,20 +175,6 @@ struct ResNeXtNet::Impl {
 
   torch::Tensor feature_map(const torch::Tensor& input) const {
     if (fused) return fused_feature_map(input);
-#if DFD_HAVE_ONEDNN
-    if (onednn) {
-      const auto x = input.contiguous();
-      const int64_t n = x.size(0), size = x.size(2), side = onednn->map_side(size);
-      auto out = torch::empty({n, onednn->channels(), side, side});
-      // oneDNN runs on the calling thread's OpenMP count, as LibTorch's
-      // mkldnn ops did. Not LibTorch's lazy_init_num_threads here: with no
-      // num-threads set it applies LibTorch's default count (measured: the
-      // ResNeXt scan 12.4 s -> 15.3 s at 720p), and init_num_threads on
-      // every call resets the pool (batch 1 twice as slow).
-      onednn->feature_map(x.data_ptr<float>(), n, size, out.data_ptr<float>());
-      return out;
-    }
-#endif
     auto x = use_mkldnn ? input.contiguous().to(compute_type).to_mkldnn() : input;
     auto y = stem(x);
     y.relu_();
@@ -251,7 +197,7 @@ struct ResNeXtNet::Impl {
   // Calls f(chunk, first row) over the batch in chunks of `batch` crops.
   template <class F>
   void for_chunks(const Batch& b, F f) const {
-    const auto& host = *static_cast<const torch::Tensor*>(b.tensor_.get());
+    const auto& host = *static_cast<const torch::Tensor*>(b.owner().get());
     const int64_t n = host.size(0), step = batch > 0 ? batch : std::max<int64_t>(n, 1);
     for (int64_t i = 0; i < n; i += step) f(host.narrow(0, i, std::min(step, n - i)), i);
   }
@@ -327,15 +273,6 @@ ResNeXtNet::ResNeXtNet(const StateDict& sd, const ModelOptions& opts) : impl_(st
     if ((b.has_down = spec.downsample)) b.down = fold(sd, spec.prefix + "downsample.0.", spec.prefix + "downsample.1.", spec.stride, 0, 1);
     m.blocks.push_back(std::move(b));
   }
-#if DFD_HAVE_ONEDNN
-  const char* aten = std::getenv("DFD_BACKBONE");
-  if (m.use_mkldnn && !(aten && std::string(aten) == "aten")) {
-    m.onednn = make_onednn_backbone(m.stem, m.blocks, m.compute_type == torch::kBFloat16);
-    m.engine = "onednn-fused";
-    m.stem = {};  // the oneDNN backbone holds its own copy: 100 MB less resident
-    m.blocks.clear();
-  } else
-#endif
   if (m.use_mkldnn) {
     m.for_each_conv([&](ConvBN& c) { c.pack(m.compute_type); });
     m.engine = "libtorch-mkldnn";
@@ -364,11 +301,8 @@ ResNeXtNet::~ResNeXtNet() = default;
 ResNeXtNet::Batch ResNeXtNet::batch(size_t n) const {
   auto opts = torch::TensorOptions().dtype(torch::kFloat32).pinned_memory(impl_->device.is_cuda());
   auto t = std::make_shared<torch::Tensor>(torch::empty({int64_t(n), 3, kInputSize, kInputSize}, opts));
-  Batch b;
-  b.data_ = t->data_ptr<float>();
-  b.n_ = n;
-  b.tensor_ = std::move(t);
-  return b;
+  float* data = t->data_ptr<float>();
+  return Batch(std::move(t), data, n);
 }
 
 std::vector<Feature> ResNeXtNet::features(const Batch& crops) const {
@@ -416,7 +350,7 @@ std::vector<float> ResNeXtNet::activation_cells(const Batch& one_crop, int cls, 
   if (one_crop.crops() != 1) throw std::invalid_argument("activation map: one crop at a time");
   if (cls != kClassFake && cls != kClassReal) throw std::invalid_argument("class index must be 0 or 1");
   c10::InferenceMode guard;
-  const auto& host = *static_cast<const torch::Tensor*>(one_crop.tensor_.get());
+  const auto& host = *static_cast<const torch::Tensor*>(one_crop.owner().get());
   auto fmap = impl_->feature_map(impl_->upload(host))[0];  // [2048, h, w]
   auto cam = torch::einsum("c,chw->hw", {impl_->head_w[cls], fmap}).to(torch::kCPU).contiguous();
   *rows = int(cam.size(0));

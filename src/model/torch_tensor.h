@@ -41,10 +41,6 @@ inline torch::Tensor float_tensor(const TensorData& t) {
 }
 
 // The named tensor of a state dict; a missing one is an error naming it.
-inline const TensorData& tensor_at(const StateDict& sd, const std::string& key) {
-  auto it = sd.find(key);
-  if (it == sd.end()) throw std::runtime_error("missing key '" + key + "'");
-  return it->second;
-}
+inline const TensorData& tensor_at(const StateDict& sd, const std::string& key) { return tensor_named(sd, key); }
 
 }  // namespace dfd

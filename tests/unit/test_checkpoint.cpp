@@ -8,6 +8,7 @@
 #include "model/architecture.h"
 #include "model/model.h"
 #include "reference_fixtures.h"
+#include "checkpoint/checksum.h"
 #include "checkpoint/state_dict.h"
 
 using namespace dfd;
@@ -75,6 +76,8 @@ TEST(Checkpoint, SafetensorsRoundTripKeepsWeightsCardAndOutputs) {
   EXPECT_EQ(back.card->window_size, 40);
   EXPECT_FALSE(back.card->trained);
   EXPECT_EQ(weights_checksum(back.tensors), weights_checksum(ck.tensors));
+  // Computed while reading (ChecksumFollower), the same value as afterwards.
+  EXPECT_EQ(back.checksum, weights_checksum(ck.tensors));
 
   auto a = Model::load(test::ref_path("reference.pt"));
   auto b = Model::load(out);
@@ -84,6 +87,25 @@ TEST(Checkpoint, SafetensorsRoundTripKeepsWeightsCardAndOutputs) {
   EXPECT_EQ(a->checksum(), b->checksum());
   std::remove(out.c_str());
 }
+
+// The follower hashes in name order whatever order the tensors arrive in,
+// and gives up cleanly when the read fails half-way.
+TEST(Checkpoint, ChecksumFollowerMatchesTheChecksumInAnyOrder) {
+  const StateDict sd = read_checkpoint(test::ref_path("reference.pt")).tensors;
+  StateDict copy;
+  for (const auto& [name, t] : sd) copy[name] = TensorData{t.dtype, t.shape, {}};
+  {
+    ChecksumFollower follower(copy);
+    for (auto it = sd.rbegin(); it != sd.rend(); ++it) {  // last tensor first
+      copy[it->first].bytes = it->second.bytes;
+      follower.ready(it->first);
+    }
+    follower.ready("not.a.tensor");  // ignored
+    EXPECT_EQ(follower.finish(), weights_checksum(sd));
+  }
+  ChecksumFollower abandoned(copy);
+  abandoned.ready(sd.begin()->first);
+}  // destroyed without finish(): must return, not wait for the rest
 
 TEST(Checkpoint, MissingKeyIsNamed) {
   auto e = error_of(test::ref_path("bad_missing_key.pt"));

@@ -176,7 +176,7 @@ TEST(MesoNetBackends, BadOptionsAreRefusedWithTheReason) {
     }
   };
   expect_error(on("tensorrt"), model_path("Meso4_DF.h5"), "unknown backend 'tensorrt'");
-  expect_error(on("opencv"), test::ref_path("reference.pt"), "ResNeXt models run on backend=libtorch only");
+  expect_error(on("opencv"), test::ref_path("reference.pt"), "ResNeXt models run on backend=auto, onednn or libtorch (asked for 'opencv')");
   ModelOptions gpu = on("opencv");
   gpu.device = "cuda";
   expect_error(gpu, model_path("Meso4_DF.h5"), "device=cpu only");

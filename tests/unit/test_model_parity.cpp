@@ -302,19 +302,31 @@ TEST(ModelDevice, BadOptionsAreRejectedByName) {
   EXPECT_THROW(Model::load(path, o), std::invalid_argument);
 }
 
-// The CPU backbone runs on oneDNN directly (model/onednn_backbone.h, ReLUs
-// and residual adds fused); DFD_BACKBONE=aten keeps LibTorch's mkldnn-tensor
-// path. Both must match PyTorch, and each other, as closely.
-TEST_F(Parity, AtenBackboneMatchesTheFusedOneDnnBackbone) {
+// On the CPU the network runs on oneDNN without LibTorch (model/onednn_resnext.h:
+// ReLUs and residual adds fused, the head on sgemm); backend=libtorch keeps
+// LibTorch's mkldnn-tensor path. Both must match PyTorch, and each other, as
+// closely, in every head.
+TEST_F(Parity, LibTorchEngineMatchesTheOneDnnEngine) {
   EXPECT_EQ(model_->engine(), "onednn-fused");
   EXPECT_EQ(generic_model()->engine(), "libtorch");
-  setenv("DFD_BACKBONE", "aten", 1);
-  auto aten = Model::load(test::ref_path("reference.pt"));
-  unsetenv("DFD_BACKBONE");
+  ModelOptions o;
+  o.backend = "libtorch";
+  auto aten = Model::load(test::ref_path("reference.pt"), o);
   EXPECT_EQ(aten->engine(), "libtorch-mkldnn");
   auto f = aten->features(crops_);
   EXPECT_LT(max_rel_diff(f, feats_), 1e-4);
   EXPECT_LT(max_rel_diff(f, test::features()), 1e-4);
+  std::vector<const Feature*> window;
+  for (const auto& x : feats_) window.push_back(&x);
+  for (HeadMode mode : {HeadMode::Reference, HeadMode::Temporal}) {
+    const auto a = aten->classify_windows({window}, mode)[0], b = model_->classify_windows({window}, mode)[0];
+    EXPECT_NEAR(a.logits[0], b.logits[0], 1e-4 * std::max(1.f, std::abs(a.logits[0])));
+    EXPECT_NEAR(a.logits[1], b.logits[1], 1e-4 * std::max(1.f, std::abs(a.logits[1])));
+    EXPECT_NEAR(a.prob_fake, b.prob_fake, 1e-5);
+  }
+  const cv::Mat cam_a = aten->activation_map(crops_[0]), cam_b = model_->activation_map(crops_[0]);
+  EXPECT_LE(cv::norm(cam_a, cam_b, cv::NORM_INF), 1) << "activation maps (0..255) differ";
+  EXPECT_THROW({ o.backend = "onednn"; o.device = "cuda"; Model::untrained(1, o); }, std::invalid_argument);
 }
 
 TEST_F(Parity, EveryBatchSizeGivesTheSameFeatures) {

@@ -1,8 +1,9 @@
 // LibTorch loaded only when needed (model/torch_module.h). This program links
 // the core library alone, as the plugin and deepfake-scan do: the default
-// MesoNet must run without libtorch_cpu.so in the process, a ResNeXt model
-// must load it on demand, and a missing or wrong module must be one clear
-// error. One test, in this order, because loading is once per process.
+// MesoNet and a ResNeXt model on the CPU (oneDNN, model/onednn_resnext.h)
+// must run without libtorch_cpu.so in the process, backend=libtorch must
+// load it on demand, and a missing or wrong module must be one clear error.
+// One test, in this order, because loading is once per process.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -53,11 +54,24 @@ TEST(TorchModule, LoadedOnlyWhenAModelNeedsIt) {
   EXPECT_LT(p[0], 1.f);
   EXPECT_FALSE(torch_backend_loaded());
   EXPECT_FALSE(libtorch_mapped());
+  // A ResNeXt model on the CPU too (oneDNN), with the reference's scores.
+  const auto want = test::expected()["per_frame_prob_fake"].get<std::vector<float>>();
+  {
+    auto resnext = Model::load(test::ref_path("reference.pt"));
+    EXPECT_EQ(resnext->engine(), "onednn-fused");
+    const auto got = resnext->classify_crops(test::crops());
+    ASSERT_EQ(got.size(), want.size());
+    for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i].prob_fake, want[i], 1e-4);
+  }
+  EXPECT_FALSE(torch_backend_loaded());
+  EXPECT_FALSE(libtorch_mapped());
 
   // 2. A module that is not there: one error naming what needs it and where it looked.
   setenv("DFD_TORCH_MODULE", "/nonexistent/libdfd-torch.so", 1);
-  std::string err = load_error(test::ref_path("reference.pt"));
-  EXPECT_NE(err.find("ResNeXt models need libdfd-torch.so"), std::string::npos) << err;
+  ModelOptions torch_resnext;
+  torch_resnext.backend = "libtorch";
+  std::string err = load_error(test::ref_path("reference.pt"), torch_resnext);
+  EXPECT_NE(err.find("ResNeXt models on backend=libtorch or a CUDA device need libdfd-torch.so"), std::string::npos) << err;
   EXPECT_NE(err.find("/nonexistent/libdfd-torch.so: no such file"), std::string::npos) << err;
   EXPECT_NE(err.find("DFD_TORCH_MODULE"), std::string::npos) << err;
   ModelOptions torch_meso;
@@ -66,32 +80,31 @@ TEST(TorchModule, LoadedOnlyWhenAModelNeedsIt) {
   EXPECT_NE(err.find("MesoNet on backend=libtorch need libdfd-torch.so"), std::string::npos) << err;
   // The old API says the same.
   try {
-    Model::load(test::ref_path("reference.pt"));
+    Model::load(test::ref_path("reference.pt"), torch_resnext);
     ADD_FAILURE() << "Model::load without the module";
   } catch (const std::runtime_error& e) {
-    EXPECT_NE(std::string(e.what()).find("ResNeXt models need libdfd-torch.so"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("need libdfd-torch.so"), std::string::npos) << e.what();
   }
 
   // 3. A file that is not a shared library, and one without the entry point.
   setenv("DFD_TORCH_MODULE", model_path("Meso4_DF.h5").c_str(), 1);
-  err = load_error(test::ref_path("reference.pt"));
-  EXPECT_NE(err.find("ResNeXt models need libdfd-torch.so"), std::string::npos) << err;
+  err = load_error(test::ref_path("reference.pt"), torch_resnext);
+  EXPECT_NE(err.find("need libdfd-torch.so"), std::string::npos) << err;
   EXPECT_NE(err.find("Meso4_DF.h5"), std::string::npos) << err;
   setenv("DFD_TORCH_MODULE", "libm.so.6", 1);
-  err = load_error(test::ref_path("reference.pt"));
+  err = load_error(test::ref_path("reference.pt"), torch_resnext);
   EXPECT_NE(err.find("no dfd_torch_backend_v1"), std::string::npos) << err;
   EXPECT_FALSE(torch_backend_loaded());
   EXPECT_FALSE(libtorch_mapped());
   // MesoNet goes on without it.
   EXPECT_EQ(load_error(model_path("MesoInception_DF.h5")), "");
 
-  // 4. Found (the build tree's module): ResNeXt loads and gives the reference's scores.
+  // 4. Found (the build tree's module): ResNeXt on LibTorch loads and gives the reference's scores.
   unsetenv("DFD_TORCH_MODULE");
-  auto resnext = load_detector(test::ref_path("reference.pt"));
+  auto resnext = load_detector(test::ref_path("reference.pt"), torch_resnext);
   EXPECT_TRUE(torch_backend_loaded());
   EXPECT_TRUE(libtorch_mapped());
   const auto got = resnext->score_crops(test::crops());
-  const auto want = test::expected()["per_frame_prob_fake"].get<std::vector<float>>();
   ASSERT_EQ(got.size(), want.size());
   for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-4);
   // And the LibTorch MesoNet agrees with the default one.
