@@ -70,8 +70,22 @@ void ChecksumFollower::run() {
 }
 
 std::string ChecksumFollower::finish() {
-  worker_.join();
+  if (worker_.joinable()) worker_.join();
   return result_;
+}
+
+PendingChecksum::PendingChecksum() = default;
+PendingChecksum::PendingChecksum(std::unique_ptr<ChecksumFollower> follower) : follower_(std::move(follower)) {}
+PendingChecksum::PendingChecksum(PendingChecksum&&) noexcept = default;
+PendingChecksum& PendingChecksum::operator=(PendingChecksum&&) noexcept = default;
+PendingChecksum::~PendingChecksum() = default;
+
+std::string PendingChecksum::get() {
+  if (follower_) {
+    value_ = follower_->finish();
+    follower_.reset();
+  }
+  return value_;
 }
 
 }  // namespace dfd

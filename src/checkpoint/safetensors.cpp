@@ -130,8 +130,8 @@ uint64_t header_length(const uint8_t le[8], uint64_t file_size) {
 
 // Builds the checkpoint; `copy(begin, end, dst)` fetches bytes of the data
 // section. With `checksum`, the weights' checksum is computed on a second
-// thread as the tensors arrive (checkpoint/checksum.h), for a file whose
-// reads leave the other core idle.
+// thread as the tensors arrive (checkpoint/checksum.h) and goes on after
+// this returns, while the caller builds its network.
 template <class Copy>
 Checkpoint assemble(const Header& h, Copy copy, bool checksum) {
   Checkpoint ck;
@@ -142,16 +142,19 @@ Checkpoint assemble(const Header& h, Copy copy, bool checksum) {
     t.dtype = e.dtype;
     t.shape = e.shape;
   }
-  std::unique_ptr<ChecksumFollower> follower;
-  if (checksum) follower = std::make_unique<ChecksumFollower>(ck.tensors);
+  ChecksumFollower* follower = nullptr;
+  if (checksum) {  // owned by ck.checksum, which stops it if a read fails
+    auto f = std::make_unique<ChecksumFollower>(ck.tensors);
+    follower = f.get();
+    ck.checksum = PendingChecksum(std::move(f));
+  }
   for (const auto& e : h.entries) {
     TensorData& t = ck.tensors[e.name];
     t.bytes.resize(e.end - e.begin);
     if (e.end > e.begin) copy(e.begin, e.end, t.bytes.data(), e.name);  // an empty tensor has no buffer
     if (follower) follower->ready(e.name);
   }
-  if (follower) ck.checksum = follower->finish();
-  return ck;
+  return ck;  // the checksum still under way (Checkpoint::checksum)
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -34,13 +35,38 @@ const TensorData& tensor_named(const StateDict& sd, const std::string& key);
 // std::runtime_error for an integer tensor or one shorter than its shape.
 std::vector<float> float32_values(const TensorData& t);
 
+class ChecksumFollower;
+
+// weights_checksum() of tensors still in use, being computed on another
+// thread (checkpoint/checksum.h): the safetensors reader starts it as the
+// file is read, and whoever builds a network from the tensors asks for it
+// once the network is built, so that the hashing (FNV-1a is one byte at a
+// time: 0.25-0.35 s for ResNeXt's 227 MB) overlaps both. It reads the
+// tensors: they must not change until get() returns, and it is declared
+// after them, so that it stops before they go.
+class PendingChecksum {
+ public:
+  PendingChecksum();
+  explicit PendingChecksum(std::unique_ptr<ChecksumFollower> follower);
+  PendingChecksum(PendingChecksum&&) noexcept;
+  PendingChecksum& operator=(PendingChecksum&&) noexcept;
+  ~PendingChecksum();  // stops the work if get() was never called
+
+  bool started() const { return follower_ != nullptr || !value_.empty(); }
+  std::string get();  // waits for it; "" when none was started
+
+ private:
+  std::unique_ptr<ChecksumFollower> follower_;
+  std::string value_;
+};
+
 struct Checkpoint {
   StateDict tensors;
   std::optional<ModelCard> card;  // present in our format, absent in a .pt
   std::string format;             // "safetensors" or "pytorch-zip"
-  // weights_checksum(tensors) when the reader computed it on the way
-  // (safetensors files), else empty.
-  std::string checksum;
+  // weights_checksum(tensors), under way since the file was read
+  // (safetensors files); not started otherwise. After `tensors`: see above.
+  PendingChecksum checksum;
 };
 
 // Reads a checkpoint, choosing the reader by content (never by extension):

@@ -222,7 +222,7 @@ std::shared_ptr<const Detector> load_detector_shared(const std::string& path, co
     if (r.card.architecture == kResNeXtArchitecture) {
       // Through the Model cache, so the old API's callers share these weights
       // (the tensors already read: not read a second time).
-      d = as_detector(Model::shared_from_state_dict(path, r.tensors, r.card, r.checksum, opts), path);
+      d = as_detector(Model::shared_from_state_dict(path, r.tensors, r.card, std::move(r.checksum), opts), path);
     } else {
       try {
         d = detector_from_state_dict(r.tensors, r.card, opts, path);

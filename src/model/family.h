@@ -114,7 +114,7 @@ struct ResolvedCheckpoint {
   StateDict tensors;
   ModelCard card;
   std::string format;  // of the file: "safetensors", "pytorch-zip", "keras-h5"
-  std::string checksum;  // weights_checksum(tensors) when the reader computed it, else empty
+  PendingChecksum checksum;  // the reader's, when it started one (after `tensors`: it reads them)
 };
 ResolvedCheckpoint resolve_checkpoint(Checkpoint ck, const std::string& path);
 

@@ -84,16 +84,16 @@ const std::string& Model::engine() const { return impl_->net->engine(); }
 int Model::batch_size() const { return impl_->net->batch_size(); }
 
 std::shared_ptr<const Model> Model::from_state_dict(const StateDict& sd, const ModelCard& card, const ModelOptions& opts,
-                                                   const std::string& known_checksum) {
+                                                   PendingChecksum pending) {
   if (card.architecture != kResNeXtArchitecture)
     throw std::runtime_error("architecture '" + card.architecture +
                              "' is not ResNeXt50+LSTM: load it with dfd::load_detector (model/family.h)");
   validate_state_dict(sd);
   auto impl = std::make_unique<Impl>();
   impl->card = card;
-  if (!known_checksum.empty()) {
-    impl->checksum = known_checksum;
+  if (pending.started()) {  // the reader's: it goes on while the network is built
     impl->net = make_engine(sd, opts);
+    impl->checksum = pending.get();
     return std::shared_ptr<const Model>(new Model(std::move(impl)));
   }
   // The checksum reads every byte one at a time (FNV-1a, 0.3-0.4 s for
@@ -117,7 +117,7 @@ std::shared_ptr<const Model> Model::load(const std::string& path, const ModelOpt
   // A published-style .pt carries no card: describe what we know.
   const ModelCard card = ck.card ? *ck.card : pytorch_checkpoint_card(path);
   try {
-    auto model = from_state_dict(ck.tensors, card, opts, ck.checksum);
+    auto model = from_state_dict(ck.tensors, card, opts, std::move(ck.checksum));
     const_cast<Model*>(model.get())->impl_->source = path;
     return model;
   } catch (const std::runtime_error& e) {
@@ -159,12 +159,12 @@ std::shared_ptr<const Model> Model::load_shared(const std::string& path, const M
 }
 
 std::shared_ptr<const Model> Model::shared_from_state_dict(const std::string& path, const StateDict& sd,
-                                                           const ModelCard& card, const std::string& checksum,
+                                                           const ModelCard& card, PendingChecksum checksum,
                                                            const ModelOptions& opts) {
   return shared_models().get(path, opts, [&] {
     check_options(opts);
     try {
-      auto model = from_state_dict(sd, card, opts, checksum);
+      auto model = from_state_dict(sd, card, opts, std::move(checksum));
       const_cast<Model*>(model.get())->impl_->source = path;
       return model;
     } catch (const std::runtime_error& e) {

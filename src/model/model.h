@@ -25,14 +25,16 @@ class Model {
   // As load(), but one shared instance per (path, device) while anybody holds it,
   // so that several elements in one process keep a single copy of the weights.
   static std::shared_ptr<const Model> load_shared(const std::string& path, const ModelOptions& opts = {});
-  // `checksum`: weights_checksum(sd) where the reader computed it on the way
-  // (Checkpoint::checksum); empty: computed here.
+  // `checksum`: weights_checksum(sd) under way since the reader started it
+  // (Checkpoint::checksum), awaited once the network is built; not started:
+  // computed here, also while the network is built.
   static std::shared_ptr<const Model> from_state_dict(const StateDict& sd, const ModelCard& card,
-                                                      const ModelOptions& opts = {}, const std::string& checksum = {});
+                                                      const ModelOptions& opts = {},
+                                                      PendingChecksum checksum = PendingChecksum());
   // As load_shared, for a checkpoint already read from `path`
   // (load_detector_shared), so that its weights are not read twice.
   static std::shared_ptr<const Model> shared_from_state_dict(const std::string& path, const StateDict& sd,
-                                                             const ModelCard& card, const std::string& checksum,
+                                                             const ModelCard& card, PendingChecksum checksum,
                                                              const ModelOptions& opts);
   // Untrained reference-architecture model from a seed (card.trained = false).
   static std::shared_ptr<const Model> untrained(uint64_t seed, const ModelOptions& opts = {});

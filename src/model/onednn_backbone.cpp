@@ -1,6 +1,6 @@
 // oneDNN 2.x implementation of OneDnnBackbone (see the header for why).
-// Threads: Debian's libdnnl runs on OpenMP, the same libgomp pool LibTorch
-// uses, so torch::set_num_threads (omp_set_num_threads) governs both.
+// Threads: Debian's libdnnl runs on OpenMP (libgomp); the caller's OpenMP
+// count applies (OneDnnResNeXt sets it from num-threads per call).
 #include "model/onednn_backbone.h"
 
 #include <oneapi/dnnl/dnnl.hpp>

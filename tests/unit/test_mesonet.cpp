@@ -141,7 +141,7 @@ TEST(MesoNetFamily, UnknownKerasWeightsGetAnHonestCard) {
   // Same layout, one weight changed: not one of the authors' files.
   Checkpoint ck = read_checkpoint(model_path("Meso4_DF.h5"));
   reinterpret_cast<float*>(ck.tensors.at("dense_4/bias").bytes.data())[0] += 1.f;
-  auto r = resolve_checkpoint(ck, "/x/mine.h5");
+  auto r = resolve_checkpoint(std::move(ck), "/x/mine.h5");
   EXPECT_EQ(r.card.architecture, "meso4");
   EXPECT_EQ(r.card.name, "mine.h5");
   EXPECT_EQ(r.card.licence, "");
