@@ -1017,7 +1017,7 @@ static gboolean gst_deepfake_detect_start(GstBaseTransform* trans) {
       return FALSE;
     }
 
-    // More LibTorch threads than the CPUs this process may run on only makes
+    // More inference threads than the CPUs this process may run on only makes
     // them contend (num-threads=1024 on two cores: a clip 6x slower): clamp.
     const int cpus = std::max(1, int(g_get_num_processors()));
     rt->num_threads = p.num_threads;
@@ -1851,7 +1851,7 @@ static void gst_deepfake_detect_class_init(GstDeepfakeDetectClass* klass) {
    * Since: 0.1
    */
   g_object_class_install_property(gobject_class, PROP_NUM_THREADS,
-      g_param_spec_int("num-threads", "Threads", "LibTorch intra-op threads (process-wide); 0 = LibTorch's default" SINCE,
+      g_param_spec_int("num-threads", "Threads", "Inference threads of the model (oneDNN/OpenMP, OpenCV dnn or LibTorch intra-op); 0 = the library's default" SINCE,
                        0, 1024, 0, rw));
   /**
    * GstDeepfakeDetect:max-queued-windows:

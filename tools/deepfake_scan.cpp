@@ -76,7 +76,7 @@ const char* kUsageTail =
     "  --html-reports           also BASENAME-HASH.html per input (needs --output-dir)\n"
     "  --summary FILE           one row per input: FILE.csv (CSV) or FILE.jsonl (JSON Lines)\n"
     "  --jobs N                 scans at once (default: the CPUs, at most 4); --num-threads is\n"
-    "                           then the LibTorch threads of all of them together (default: the\n"
+    "                           then the inference threads of all of them together (default: the\n"
     "                           CPUs), split between the scans\n"
     "  --resume                 skip inputs whose report is already in --output-dir\n"
     "  A table of the results goes to stdout; progress to stderr (one line redrawn on a\n"

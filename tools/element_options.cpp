@@ -31,7 +31,8 @@ const char* element_options_usage() {
          "  --device D               cpu (default) or cuda\n"
          "  --precision P            fp32 (default); int8 (MesoNet, quantized at load); bf16 (ResNeXt\n"
          "                           on CPUs with AVX512_BF16)\n"
-         "  --num-threads N          LibTorch threads (default: LibTorch's)\n";
+         "  --num-threads N          inference threads (oneDNN/OpenMP, OpenCV dnn or LibTorch;\n"
+         "                           default: the library's, i.e. the CPUs)\n";
 }
 
 namespace {

@@ -49,7 +49,7 @@ std::string report_html_path(const std::string& dir, const BatchInput& in);
 // over `path`. Throws std::runtime_error.
 void write_file_atomically(const std::string& path, const std::string& text);
 
-// A LibTorch intra-op thread count per scan so that `jobs` scans together
+// An inference thread count per scan so that `jobs` scans together
 // use about `budget` threads (each scan's thread gets its own OpenMP team).
 int threads_per_scan(int budget, int jobs);
 
