@@ -88,7 +88,23 @@ class Process:
                     return line.strip()
             if self.proc.poll() is not None:
                 break
+        self.dump_stacks()
         fail("%s did not print '%s' (exit %s); see %s" % (self.proc.args[0], prefix, self.proc.poll(), self.log.name))
+
+    def dump_stacks(self):
+        """A process that is still running but silent: every thread's stack
+        into its log (where gdb is installed), so that a hang says where."""
+        gdb = shutil.which("gdb")
+        if self.proc.poll() is not None or not gdb:
+            return
+        try:
+            out = subprocess.run([gdb, "-batch", "-p", str(self.proc.pid), "-ex", "thread apply all bt"],
+                                 capture_output=True, text=True, timeout=60).stdout
+        except subprocess.TimeoutExpired:
+            return
+        self.log.write("\n== stacks (gdb) ==\n" + out)
+        self.log.flush()
+        print(out[-6000:], flush=True)
 
     def stop(self, sig=signal.SIGTERM):
         if self.proc.poll() is None:
