@@ -74,6 +74,12 @@ std::string ChecksumFollower::finish() {
   return result_;
 }
 
+PendingChecksum checksum_in_background(const StateDict& sd) {
+  auto follower = std::make_unique<ChecksumFollower>(sd);
+  for (const auto& entry : sd) follower->ready(entry.first);
+  return PendingChecksum(std::move(follower));
+}
+
 PendingChecksum::PendingChecksum() = default;
 PendingChecksum::PendingChecksum(std::unique_ptr<ChecksumFollower> follower) : follower_(std::move(follower)) {}
 PendingChecksum::PendingChecksum(PendingChecksum&&) noexcept = default;

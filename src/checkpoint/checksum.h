@@ -51,4 +51,8 @@ class ChecksumFollower {
   std::thread worker_;
 };
 
+// weights_checksum(sd) on another thread, for tensors already all in memory
+// (a .pt, an untrained model): the same follower, every tensor ready.
+PendingChecksum checksum_in_background(const StateDict& sd);
+
 }  // namespace dfd
