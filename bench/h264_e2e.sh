@@ -9,6 +9,7 @@
 # first analysed frame for both models, and the ResNeXt backbone against
 # frozen + optimised PyTorch at batch 1 and 8: in one process with LibTorch's
 # own passes (deepfake-bench-backbone), and from Python (bench/backbone_peer.py).
+# The ResNeXt scan and backbone also in precision=int8 (not the default).
 #   bench/h264_e2e.sh              720p and 1080p, 300 frames, 3 runs each (median)
 #   RUNS=1 FRAMES=90 bench/h264_e2e.sh
 # Writes build/bench/h264/results.json and results.md; prints the table.
@@ -57,6 +58,9 @@ for s in $SIZES; do
   cp $B/last.out $B/peer_$s.json
   echo "== $s: deepfake-scan, ResNeXt reference model" >&2
   R[$s.ours_resnext]=$(median_wall "ours_resnext_$s" $SCAN -q --model $RESNEXT --json $B/ours_resnext_$s.json "$clip")
+  echo "== $s: deepfake-scan, ResNeXt reference model, precision=int8" >&2
+  R[$s.ours_resnext_int8]=$(median_wall "ours_resnext_int8_$s" $SCAN -q --model $RESNEXT --precision int8 \
+      --json $B/ours_resnext_int8_$s.json "$clip")
   echo "== $s: eager-PyTorch baseline, ResNeXt" >&2
   R[$s.base_resnext]=$(median_wall "base_resnext_$s" $PY bench/baseline.py "$clip" $RESNEXT)
 done
@@ -69,7 +73,7 @@ build/tools/deepfake-model import $RESNEXT --out $B/reference.safetensors >/dev/
 R[start.ours_resnext_st]=$(median_wall start_ours_resnext_st $SCAN -q --model $B/reference.safetensors --json /dev/null $PICTURE)
 echo "== backbone: ours and LibTorch frozen + optimised in one process; PyTorch eager / frozen from Python" >&2
 $PY bench/backbone_peer.py $RESNEXT --threads "$(nproc)" --save-traced $B/backbone_traced.pt > $B/backbone_peer.json
-build/bench/deepfake-bench-backbone $RESNEXT $B/backbone_traced.pt --threads "$(nproc)" > $B/backbone.json
+build/bench/deepfake-bench-backbone $RESNEXT $B/backbone_traced.pt --threads "$(nproc)" --int8 > $B/backbone.json
 
 for k in "${!R[@]}"; do echo "$k ${R[$k]}"; done >$B/medians.txt
 $PY - "$B" "$FRAMES" "$RUNS" "$SIZES" <<'PY' | tee $B/results.md
@@ -100,6 +104,8 @@ for s in sizes:
     o, b = R[f"{s}.ours_resnext"], R[f"{s}.base_resnext"]
     row(f"{s} ResNeXt reference model: wall s (baseline: eager PyTorch, Haar every frame)", o, b, " s")
     rows.append(f"| {s} ResNeXt: frames/s incl. start-up | {frames / o:.1f} | {frames / b:.1f} | {b / o:.2f}x |")
+    if f"{s}.ours_resnext_int8" in R:
+        row(f"{s} ResNeXt, precision=int8: wall s (same baseline)", R[f"{s}.ours_resnext_int8"], b, " s")
 row("start-up: one 256x256 picture, default model, wall s", R["start.ours"], None, " s")
 row("start-up: one 256x256 picture, ResNeXt model (.pt), wall s", R["start.ours_resnext"], None, " s")
 row("start-up: one 256x256 picture, ResNeXt model (safetensors), wall s", R["start.ours_resnext_st"], None, " s")
@@ -109,6 +115,10 @@ for b in (1, 8):
         row(f"ResNeXt backbone ms/crop, batch {b} (peer: the same checkpoint traced, LibTorch freeze + "
             f"optimize_for_inference, same process, alternating rounds)",
             bb[f"batch{b}"]["ours_ms_per_crop"], bb[f"batch{b}"]["frozen_ms_per_crop"])
+        if "int8_ms_per_crop" in bb[f"batch{b}"]:
+            row(f"ResNeXt backbone, precision=int8, ms/crop, batch {b} (same peer; largest feature change "
+                f"{bb[f'batch{b}']['int8_max_feature_change']:.3f} of the largest feature)",
+                bb[f"batch{b}"]["int8_ms_per_crop"], bb[f"batch{b}"]["frozen_ms_per_crop"])
 if bp:
     rows.append(f"| PyTorch from Python, backbone ms/crop, frozen batch 1 / 8; eager batch 1 / 8 | | "
                 f"{bp['frozen_ms_per_crop_batch1']:.2f} / {bp['frozen_ms_per_crop_batch8']:.2f}; "

@@ -1835,16 +1835,19 @@ static void gst_deepfake_detect_class_init(GstDeepfakeDetectClass* klass) {
    * Backbone arithmetic. bf16 runs oneDNN's bfloat16 convolutions (about
    * 1.7x faster on CPUs with AVX512_BF16, probabilities within a few
    * hundredths of fp32; see docs/performance.md); refused elsewhere.
-   * int8 (since 0.4) runs MesoNet quantized on OpenCV's dnn, its scales
-   * fixed at load on calibration faces (models/mesonet/calibration, or
+   * int8 (since 0.4) runs MesoNet quantized on OpenCV's dnn, and (since
+   * 0.5) the ResNeXt backbone quantized on oneDNN (u8 activations, s8
+   * weights; stem and residual sums in float32), their scales fixed at load
+   * on calibration faces (models/mesonet/calibration, or
    * $DFD_INT8_CALIBRATION); its speed and its change in P(FAKE) on real
-   * faces are in docs/performance.md.
+   * faces are in docs/performance.md. Not the default: on the ResNeXt
+   * models we can test it moves P(FAKE) by more than 0.01.
    *
    * Since: 0.1
    */
   g_object_class_install_property(gobject_class, PROP_PRECISION,
       g_param_spec_string("precision", "Precision",
-                          "Backbone arithmetic: fp32; bf16 on CPUs with AVX512_BF16/AMX (an error otherwise); int8 for MesoNet" SINCE, "fp32", rw));
+                          "Backbone arithmetic: fp32; bf16 on CPUs with AVX512_BF16/AMX (an error otherwise); int8 on the CPU (calibrated at load)" SINCE, "fp32", rw));
   /**
    * GstDeepfakeDetect:num-threads:
    *

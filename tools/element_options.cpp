@@ -29,8 +29,8 @@ const char* element_options_usage() {
          "  --threshold X            FAKE above it (default: the model card's)\n"
          "  --aggregation A          last, mean (default), max or ema\n"
          "  --device D               cpu (default) or cuda\n"
-         "  --precision P            fp32 (default); int8 (MesoNet, quantized at load); bf16 (ResNeXt\n"
-         "                           on CPUs with AVX512_BF16)\n"
+         "  --precision P            fp32 (default); int8 (quantized at load on calibration faces);\n"
+         "                           bf16 (ResNeXt on CPUs with AVX512_BF16)\n"
          "  --num-threads N          inference threads (oneDNN/OpenMP, OpenCV dnn or LibTorch;\n"
          "                           default: the library's, i.e. the CPUs)\n";
 }

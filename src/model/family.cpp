@@ -16,6 +16,7 @@
 
 #include "dfd_config.h"
 #include "model/architecture.h"
+#include "model/mesonet_calibration.h"
 #include "model/mesonet_dnn.h"
 #include "model/mesonet_layout.h"
 #include "model/torch_module.h"
@@ -209,11 +210,8 @@ std::shared_ptr<const Detector> load_detector(const std::string& path, const Mod
 std::shared_ptr<const Detector> load_detector_shared(const std::string& path, const ModelOptions& opts) {
   static std::mutex mu;
   static std::unordered_map<std::string, std::weak_ptr<const Detector>> cache;
-  std::string key = opts.device + "|" + opts.precision + "|" + opts.backend + "|" + path;
-  if (opts.precision == "int8") {  // another calibration set: other scales, another instance
-    const char* calibration = std::getenv("DFD_INT8_CALIBRATION");
-    key += std::string("|") + (calibration ? calibration : "");
-  }
+  const std::string key =
+      opts.device + "|" + opts.precision + "|" + opts.backend + "|" + calibration_cache_key(opts.precision) + path;
   std::lock_guard<std::mutex> lock(mu);
   if (auto d = cache[key].lock()) return d;
   std::shared_ptr<const Detector> d;

@@ -69,4 +69,19 @@ std::vector<cv::Mat> load_calibration_faces(const std::string& dir) {
   return faces;
 }
 
+std::vector<float> calibration_crops(const std::string& dir, const Normalisation& n, int size) {
+  const std::vector<cv::Mat> faces = load_calibration_faces(dir);
+  std::vector<const cv::Mat*> ptrs;
+  for (const auto& f : faces) ptrs.push_back(&f);
+  std::vector<float> crops(faces.size() * 3 * size_t(size) * size_t(size));
+  crops_to_nchw(ptrs, n, size, crops.data());
+  return crops;
+}
+
+std::string calibration_cache_key(const std::string& precision) {
+  if (precision != "int8") return {};
+  const char* env = std::getenv("DFD_INT8_CALIBRATION");
+  return std::string("int8-calibration=") + (env ? env : "") + "|";
+}
+
 }  // namespace dfd

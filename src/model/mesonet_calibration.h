@@ -1,9 +1,12 @@
-// Face crops that fix the int8 scales of a quantized MesoNet
-// (precision=int8 on OpenCV's dnn, model/mesonet_dnn.cpp). Torch-free.
+// Face crops that fix the int8 scales of a quantized model: MesoNet on
+// OpenCV's dnn (model/mesonet_dnn.cpp) and the ResNeXt backbone on oneDNN
+// (model/onednn_backbone.h, prepared by model/model.cpp). Torch-free.
 #pragma once
 #include <opencv2/core.hpp>
 #include <string>
 #include <vector>
+
+#include "model/preprocess.h"
 
 namespace dfd {
 
@@ -18,6 +21,15 @@ std::string find_calibration_dir(const std::string& model_source);
 // file that is not an image, or no image at all; at most kMaxCalibrationFaces
 // files are read.
 std::vector<cv::Mat> load_calibration_faces(const std::string& dir);
+
+// The faces in `dir` (load_calibration_faces) prepared as inference
+// prepares crops (crops_to_nchw at `size`): faces x 3 x size x size floats.
+std::vector<float> calibration_crops(const std::string& dir, const Normalisation& n, int size);
+
+// What a shared-model cache adds to its key for `precision`: for "int8" the
+// calibration directory asked for ($DFD_INT8_CALIBRATION; other faces,
+// other scales, another instance), else nothing.
+std::string calibration_cache_key(const std::string& precision);
 
 // 16 faces (32 crops with their mirrors): about 25 MB of prepared input held
 // by an int8 detector, and a float32 forward over them per net quantized.

@@ -188,12 +188,10 @@ class MesoNetDnnDetector final : public MesoNetDetectorBase {
   // The calibration faces as one input blob (N x 3 x 256 x 256), prepared
   // as every crop is.
   void prepare_calibration(const std::string& dir) {
-    const std::vector<cv::Mat> faces = load_calibration_faces(dir);
-    std::vector<const cv::Mat*> ptrs;
-    for (const auto& f : faces) ptrs.push_back(&f);
-    const int shape[] = {int(faces.size()), 3, kMesoInputSize, kMesoInputSize};
-    calibration_.create(4, shape, CV_32F);
-    crops_to_nchw(ptrs, info().normalisation, kMesoInputSize, calibration_.ptr<float>());
+    const std::vector<float> crops = calibration_crops(dir, info().normalisation, kMesoInputSize);
+    const int per_face = 3 * kMesoInputSize * kMesoInputSize;
+    const int shape[] = {int(crops.size() / per_face), 3, kMesoInputSize, kMesoInputSize};
+    cv::Mat(4, shape, CV_32F, const_cast<float*>(crops.data())).copyTo(calibration_);
   }
 
   cv::dnn::Net build() const {

@@ -16,6 +16,7 @@
 
 #include "checkpoint/checksum.h"
 #include "model/architecture.h"
+#include "model/mesonet_calibration.h"
 #include "model/onednn_resnext.h"
 #include "model/preprocess.h"
 #include "model/resnext_net.h"
@@ -41,8 +42,16 @@ void check_options(const ModelOptions& opts) {
   else torch_backend("ResNeXt models on backend=libtorch or a CUDA device").check_resnext(opts);
 }
 
-std::unique_ptr<ResNeXtEngine> make_engine(const StateDict& sd, const ModelOptions& opts) {
-  if (on_onednn(opts)) return std::make_unique<OneDnnResNeXt>(sd, opts);
+Normalisation normalisation(const ModelCard& card) { return {card.mean, card.std, card.channel_order == "RGB"}; }
+
+std::unique_ptr<ResNeXtEngine> make_engine(const StateDict& sd, const ModelCard& card, const ModelOptions& opts,
+                                           const std::string& source) {
+  if (on_onednn(opts)) {
+    // precision=int8: the faces that fix a quantized MesoNet's scales too.
+    const bool int8 = opts.precision == "int8";
+    return std::make_unique<OneDnnResNeXt>(
+        sd, opts, int8 ? calibration_crops(find_calibration_dir(source), normalisation(card), kInputSize) : std::vector<float>{});
+  }
   return torch_backend("ResNeXt models on backend=libtorch or a CUDA device").make_resnext(sd, opts);
 }
 
@@ -57,8 +66,7 @@ struct Model::Impl {
     auto b = net->batch(crops.size());
     std::vector<const cv::Mat*> ptrs;
     for (const auto& c : crops) ptrs.push_back(&c);
-    Normalisation norm{card.mean, card.std, card.channel_order == "RGB"};
-    crops_to_nchw(ptrs, norm, b.data());
+    crops_to_nchw(ptrs, normalisation(card), b.data());
     return b;
   }
 
@@ -84,19 +92,20 @@ const std::string& Model::engine() const { return impl_->net->engine(); }
 int Model::batch_size() const { return impl_->net->batch_size(); }
 
 std::shared_ptr<const Model> Model::from_state_dict(const StateDict& sd, const ModelCard& card, const ModelOptions& opts,
-                                                   PendingChecksum pending) {
+                                                   PendingChecksum pending, const std::string& source) {
   if (card.architecture != kResNeXtArchitecture)
     throw std::runtime_error("architecture '" + card.architecture +
                              "' is not ResNeXt50+LSTM: load it with dfd::load_detector (model/family.h)");
   validate_state_dict(sd);
   auto impl = std::make_unique<Impl>();
   impl->card = card;
+  impl->source = source;
   // The checksum reads every byte one at a time (FNV-1a, 0.25-0.35 s for
   // ResNeXt's 227 MB): on another core while the network is built, the
   // reader's if it started one. If the build throws, `pending` stops it
   // before `sd` can go.
   if (!pending.started()) pending = checksum_in_background(sd);
-  impl->net = make_engine(sd, opts);
+  impl->net = make_engine(sd, card, opts, source);
   impl->checksum = pending.get();
   return std::shared_ptr<const Model>(new Model(std::move(impl)));
 }
@@ -109,9 +118,7 @@ std::shared_ptr<const Model> Model::load(const std::string& path, const ModelOpt
   // A published-style .pt carries no card: describe what we know.
   const ModelCard card = ck.card ? *ck.card : pytorch_checkpoint_card(path);
   try {
-    auto model = from_state_dict(ck.tensors, card, opts, std::move(ck.checksum));
-    const_cast<Model*>(model.get())->impl_->source = path;
-    return model;
+    return from_state_dict(ck.tensors, card, opts, std::move(ck.checksum), path);
   } catch (const std::runtime_error& e) {
     throw std::runtime_error(path + ": " + e.what());
   }
@@ -126,7 +133,7 @@ struct SharedModels {
 
   static std::string key(const std::string& path, const ModelOptions& opts) {
     return opts.device + "|" + opts.precision + "|" + std::to_string(opts.batch_size) + "|" + opts.backend + "|" +
-           (opts.generic_path ? "generic|" : "") + path;
+           (opts.generic_path ? "generic|" : "") + calibration_cache_key(opts.precision) + path;
   }
   template <class Make>
   std::shared_ptr<const Model> get(const std::string& path, const ModelOptions& opts, Make make) {
@@ -156,9 +163,7 @@ std::shared_ptr<const Model> Model::shared_from_state_dict(const std::string& pa
   return shared_models().get(path, opts, [&] {
     check_options(opts);
     try {
-      auto model = from_state_dict(sd, card, opts, std::move(checksum));
-      const_cast<Model*>(model.get())->impl_->source = path;
-      return model;
+      return from_state_dict(sd, card, opts, std::move(checksum), path);
     } catch (const std::runtime_error& e) {
       throw std::runtime_error(path + ": " + e.what());
     }
@@ -177,9 +182,8 @@ ModelCard Model::untrained_card(uint64_t seed) {
 
 std::shared_ptr<const Model> Model::untrained(uint64_t seed, const ModelOptions& opts) {
   check_options(opts);
-  auto m = from_state_dict(untrained_state_dict(seed), untrained_card(seed), opts);
-  const_cast<Model*>(m.get())->impl_->source = "untrained:seed=" + std::to_string(seed);
-  return m;
+  return from_state_dict(untrained_state_dict(seed), untrained_card(seed), opts, PendingChecksum(),
+                         "untrained:seed=" + std::to_string(seed));
 }
 
 std::vector<Feature> Model::features(const std::vector<cv::Mat>& crops) const {

@@ -27,10 +27,13 @@ class Model {
   static std::shared_ptr<const Model> load_shared(const std::string& path, const ModelOptions& opts = {});
   // `checksum`: weights_checksum(sd) under way since the reader started it
   // (Checkpoint::checksum), awaited once the network is built; not started:
-  // computed here, also while the network is built.
+  // computed here, also while the network is built. `source`: where the
+  // weights came from (source()); precision=int8 looks for its calibration
+  // faces beside it first (model/mesonet_calibration.h).
   static std::shared_ptr<const Model> from_state_dict(const StateDict& sd, const ModelCard& card,
                                                       const ModelOptions& opts = {},
-                                                      PendingChecksum checksum = PendingChecksum());
+                                                      PendingChecksum checksum = PendingChecksum(),
+                                                      const std::string& source = {});
   // As load_shared, for a checkpoint already read from `path`
   // (load_detector_shared), so that its weights are not read twice.
   static std::shared_ptr<const Model> shared_from_state_dict(const std::string& path, const StateDict& sd,

@@ -12,7 +12,9 @@ struct ModelOptions {
   std::string device = "cpu";
   int num_threads = 0;  // intra-op threads (LibTorch's, or OpenCV's for the dnn backend); 0 leaves its choice
   // Backbone arithmetic: "fp32"; "bf16" on CUDA, or on CPUs with
-  // AVX512_BF16/AMX; "fp16" on CUDA only. The LSTM head stays fp32.
+  // AVX512_BF16/AMX; "fp16" on CUDA only; "int8" on the CPU (ResNeXt on
+  // oneDNN, MesoNet on OpenCV's dnn), its scales from calibration faces
+  // (model/mesonet_calibration.h). The LSTM head stays fp32.
   std::string precision = "fp32";
   // Crops per backbone forward; larger requests run in chunks of this size.
   // 0 = auto: on CPU one forward for all crops (as always), on CUDA

@@ -54,7 +54,7 @@ OneDnnBackbone::Conv fold(const StateDict& sd, const std::string& conv, const st
   return c;
 }
 
-std::unique_ptr<OneDnnBackbone> make_backbone(const StateDict& sd, bool bf16) {
+std::unique_ptr<OneDnnBackbone> make_backbone(const StateDict& sd, OneDnnBackbone::Precision precision) {
   OneDnnBackbone::Conv stem = fold(sd, "model.0.", "model.1.", 2, 3, 1);
   std::vector<OneDnnBackbone::Block> blocks;
   for (const auto& spec : resnext50_blocks()) {
@@ -66,7 +66,7 @@ std::unique_ptr<OneDnnBackbone> make_backbone(const StateDict& sd, bool bf16) {
       b.down = fold(sd, spec.prefix + "downsample.0.", spec.prefix + "downsample.1.", spec.stride, 0, 1);
     blocks.push_back(std::move(b));
   }
-  return std::make_unique<OneDnnBackbone>(std::move(stem), std::move(blocks), bf16);
+  return std::make_unique<OneDnnBackbone>(std::move(stem), std::move(blocks), precision);
 }
 
 // C[m x n] = A[m x k] . B[n x k]^T + beta * C, row-major: B as nn.Linear and
@@ -205,19 +205,28 @@ void OneDnnResNeXt::check(const ModelOptions& opts) {
       throw std::runtime_error("precision=bf16 needs oneDNN on a CPU with AVX512_BF16 (or AMX); use fp32");
   } else if (opts.precision == "fp16") {
     throw std::runtime_error("precision=fp16 needs a CUDA device; on a CPU use fp32 (or bf16)");
-  } else if (opts.precision != "fp32") {
-    throw std::invalid_argument("unknown precision '" + opts.precision + "' (expected fp32, bf16 or fp16)");
+  } else if (opts.precision != "fp32" && opts.precision != "int8") {
+    throw std::invalid_argument("unknown precision '" + opts.precision + "' (expected fp32, bf16, int8 or fp16)");
   }
   if (opts.batch_size < 0) throw std::invalid_argument("batch size must be 0 (auto) or positive");
 }
 
-OneDnnResNeXt::OneDnnResNeXt(const StateDict& sd, const ModelOptions& opts) : impl_(std::make_unique<Impl>()) {
+OneDnnResNeXt::OneDnnResNeXt(const StateDict& sd, const ModelOptions& opts, const std::vector<float>& calibration)
+    : impl_(std::make_unique<Impl>()) {
   check(opts);
+  const size_t crop_floats = 3 * size_t(kInputSize) * kInputSize;
+  if (opts.precision == "int8" && (calibration.empty() || calibration.size() % crop_floats))
+    throw std::invalid_argument("precision=int8 needs calibration crops (n x 3 x 112 x 112 floats)");
   Impl& m = *impl_;
   m.precision = opts.precision;
   m.batch = opts.batch_size;
   m.threads = opts.num_threads;
-  m.backbone = make_backbone(sd, opts.precision == "bf16");
+  using P = OneDnnBackbone::Precision;
+  m.backbone = make_backbone(sd, opts.precision == "bf16" ? P::bf16 : opts.precision == "int8" ? P::int8 : P::f32);
+  if (opts.precision == "int8") {
+    m.use_threads();
+    m.backbone->calibrate(calibration.data(), int64_t(calibration.size() / crop_floats), kInputSize);
+  }
   m.w_ih = float32_values(tensor_named(sd, "lstm.weight_ih_l0"));
   m.w_hh = float32_values(tensor_named(sd, "lstm.weight_hh_l0"));
   m.lin_w = float32_values(tensor_named(sd, "linear1.weight"));

@@ -9,6 +9,7 @@
 // LibTorch path).
 #pragma once
 #include <memory>
+#include <vector>
 
 #include "checkpoint/state_dict.h"
 #include "model/model_options.h"
@@ -19,12 +20,17 @@ namespace dfd {
 class OneDnnResNeXt : public ResNeXtEngine {
  public:
   // `sd` must already be the reference layout (validate_state_dict).
-  // Throws what check() throws.
-  OneDnnResNeXt(const StateDict& sd, const ModelOptions& opts);
+  // precision int8: `calibration` holds the crops that fix the activation
+  // scales (n x 3 x 112 x 112 floats, prepared as for batch()), calibrated
+  // here (a float32 forward over them); other precisions ignore it.
+  // Throws what check() throws, std::invalid_argument for int8 without
+  // calibration crops.
+  OneDnnResNeXt(const StateDict& sd, const ModelOptions& opts, const std::vector<float>& calibration = {});
   // The options alone, before any weights are read: std::invalid_argument
   // for a device other than "cpu", generic_path, an unknown precision or a
   // negative batch size; std::runtime_error for bf16 on a CPU without
-  // AVX512_BF16/AMX and for fp16 (CUDA only).
+  // AVX512_BF16/AMX and for fp16 (CUDA only). int8 runs on any CPU oneDNN
+  // supports; it pays only with VNNI or AMX (docs/performance.md).
   static void check(const ModelOptions& opts);
   ~OneDnnResNeXt() override;
 

@@ -121,6 +121,7 @@ torch::ScalarType resolve_precision(const std::string& p, const torch::Device& d
     if (d.is_cpu()) throw std::runtime_error("precision=fp16 needs a CUDA device; on a CPU use fp32 (or bf16)");
     return torch::kFloat16;
   }
+  if (p == "int8") throw std::invalid_argument("precision=int8 runs ResNeXt on backend=onednn (the CPU default) only");
   throw std::invalid_argument("unknown precision '" + p + "' (expected fp32, bf16 or fp16)");
 }
 
