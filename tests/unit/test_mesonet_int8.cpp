@@ -15,8 +15,11 @@
 #include "mesonet_paths.h"
 #include "model/family.h"
 #include "model/mesonet_calibration.h"
+#include "scoped_env.h"
 
 using namespace dfd;
+using unit_test::ScopedEnv;
+using unit_test::TempDir;
 using namespace mesonet_test;
 
 namespace {
@@ -48,23 +51,6 @@ std::vector<double> p_fake(const Detector& d, const std::vector<cv::Mat>& crops)
   for (const auto& p : d.classify_frames(ptrs)) out.push_back(p.prob_fake);
   return out;
 }
-
-// A scratch directory, removed with its files.
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char t[] = "/tmp/dfd-int8-XXXXXX";
-    path = mkdtemp(t);
-  }
-  ~TempDir() { std::system(("rm -rf '" + path + "'").c_str()); }
-};
-
-// Sets an environment variable for one scope.
-struct ScopedEnv {
-  std::string key;
-  ScopedEnv(const std::string& k, const std::string& v) : key(k) { setenv(k.c_str(), v.c_str(), 1); }
-  ~ScopedEnv() { unsetenv(key.c_str()); }
-};
 
 }  // namespace
 

@@ -18,8 +18,11 @@
 #include "model/model.h"
 #include "model/onednn_resnext.h"
 #include "reference_fixtures.h"
+#include "scoped_env.h"
 
 using namespace dfd;
+using unit_test::ScopedEnv;
+using unit_test::TempDir;
 
 namespace {
 
@@ -29,21 +32,6 @@ ModelOptions with(const std::string& precision, const std::string& backend = "au
   o.backend = backend;
   return o;
 }
-
-struct ScopedEnv {
-  std::string key;
-  ScopedEnv(const std::string& k, const std::string& v) : key(k) { setenv(k.c_str(), v.c_str(), 1); }
-  ~ScopedEnv() { unsetenv(key.c_str()); }
-};
-
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char t[] = "/tmp/dfd-resnext-int8-XXXXXX";
-    path = mkdtemp(t);
-  }
-  ~TempDir() { std::system(("rm -rf '" + path + "'").c_str()); }
-};
 
 // Per crop: |a - b| / |b| over the 2048 values (root of sums of squares).
 std::vector<double> relative_errors(const std::vector<Feature>& a, const std::vector<std::vector<float>>& b) {
