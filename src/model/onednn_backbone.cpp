@@ -466,10 +466,13 @@ void OneDnnBackbone::calibrate(const float* crops, int64_t n, int64_t size) {
     throw std::runtime_error(std::string("oneDNN backbone (int8 calibration): ") + e.what());
   }
   m.ranges = std::move(observed);
-  // The float32 forms were for calibration only.
+  // The float32 forms, and activation buffers sized for the whole
+  // calibration batch, were for calibration only.
   m.plans.clear();
   m.packed.clear();
   m.biases.clear();
+  for (Arena* a : {&m.io[0], &m.io[1], &m.scratch[0], &m.scratch[1], &m.relaid, &m.pad, &m.quantized_in[0], &m.quantized_in[1]})
+    *a = Arena();
 }
 
 void OneDnnBackbone::feature_map(const float* crops, int64_t n, int64_t size, float* out) {
