@@ -315,6 +315,15 @@ struct OneDnnBackbone::Impl {
 
   bool quantized() const { return int8 && !ranges.empty(); }
 
+  // Plans, packed weights and biases are made for one precision's
+  // arithmetic (biases are cached by convolution, in float32 or in an int8
+  // accumulator's scale): dropped when calibrate() changes it.
+  void forget_plans() {
+    plans.clear();
+    packed.clear();
+    biases.clear();
+  }
+
   // One block on input `y` (side x side): c1, c2, then c3 summing into the
   // identity (the downsample's output, or y itself) with its ReLU.
   Plan::BlockSteps float_block(const Block& b, int64_t n, int64_t side, const memory::desc& y) {
@@ -458,6 +467,7 @@ void OneDnnBackbone::calibrate(const float* crops, int64_t n, int64_t size) {
   std::lock_guard<std::mutex> lock(impl_->mutex);
   Impl& m = *impl_;
   std::vector<float> observed;
+  m.forget_plans();  // a second calibration: no int8 plan, bias or weights in its float32 pass
   try {
     m.ranges.clear();  // a float32 plan
     std::vector<float> out(size_t(n * channels() * map_side(size) * map_side(size)));
@@ -466,11 +476,8 @@ void OneDnnBackbone::calibrate(const float* crops, int64_t n, int64_t size) {
     throw std::runtime_error(std::string("oneDNN backbone (int8 calibration): ") + e.what());
   }
   m.ranges = std::move(observed);
-  // The float32 forms, and activation buffers sized for the whole
-  // calibration batch, were for calibration only.
-  m.plans.clear();
-  m.packed.clear();
-  m.biases.clear();
+  m.forget_plans();  // the float32 forms were for calibration only
+  // as were activation buffers sized for the whole calibration batch
   for (Arena* a : {&m.io[0], &m.io[1], &m.scratch[0], &m.scratch[1], &m.relaid, &m.pad, &m.quantized_in[0], &m.quantized_in[1]})
     *a = Arena();
 }

@@ -49,7 +49,8 @@ class OneDnnBackbone {
   OneDnnBackbone& operator=(const OneDnnBackbone&) = delete;
 
   // int8 only: fixes the activation scales from a float32 forward over `n`
-  // calibration crops (as feature_map takes them). Throws
+  // calibration crops (as feature_map takes them); a second call starts
+  // again from float32 on its own crops. Throws
   // std::invalid_argument for no crops or another precision.
   void calibrate(const float* crops, int64_t n, int64_t size);
 

@@ -8,10 +8,21 @@
 
 namespace unit_test {
 
+// Restores what was there before (CI may set the variable itself).
 struct ScopedEnv {
-  std::string key;
-  ScopedEnv(const std::string& k, const std::string& v) : key(k) { setenv(k.c_str(), v.c_str(), 1); }
-  ~ScopedEnv() { unsetenv(key.c_str()); }
+  std::string key, before;
+  bool was_set = false;
+  ScopedEnv(const std::string& k, const std::string& v) : key(k) {
+    if (const char* old = std::getenv(k.c_str())) {
+      was_set = true;
+      before = old;
+    }
+    setenv(k.c_str(), v.c_str(), 1);
+  }
+  ~ScopedEnv() {
+    if (was_set) setenv(key.c_str(), before.c_str(), 1);
+    else unsetenv(key.c_str());
+  }
 };
 
 struct TempDir {
