@@ -188,10 +188,10 @@ class MesoNetDnnDetector final : public MesoNetDetectorBase {
   // The calibration faces as one input blob (N x 3 x 256 x 256), prepared
   // as every crop is.
   void prepare_calibration(const std::string& dir) {
-    const std::vector<float> crops = calibration_crops(dir, info().normalisation, kMesoInputSize);
+    calibration_crops_ = calibration_crops(dir, info().normalisation, kMesoInputSize);
     const int per_face = 3 * kMesoInputSize * kMesoInputSize;
-    const int shape[] = {int(crops.size() / per_face), 3, kMesoInputSize, kMesoInputSize};
-    cv::Mat(4, shape, CV_32F, const_cast<float*>(crops.data())).copyTo(calibration_);
+    const int shape[] = {int(calibration_crops_.size() / per_face), 3, kMesoInputSize, kMesoInputSize};
+    calibration_ = cv::Mat(4, shape, CV_32F, calibration_crops_.data());  // a view: no second copy
   }
 
   cv::dnn::Net build() const {
@@ -254,7 +254,8 @@ class MesoNetDnnDetector final : public MesoNetDetectorBase {
   }
 
   std::vector<LayerSpec> graph_;
-  cv::Mat calibration_;  // empty: float32
+  std::vector<float> calibration_crops_;
+  cv::Mat calibration_;  // over calibration_crops_; empty: float32
   mutable std::mutex mu_;
   mutable std::map<size_t, std::vector<cv::dnn::Net>> idle_;  // by batch size
 };

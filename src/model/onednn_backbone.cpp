@@ -115,7 +115,16 @@ struct OneDnnBackbone::Impl {
   // depends on the batch size, so usually one copy per convolution.
   std::map<const Conv*, std::vector<std::pair<memory::desc, memory>>> packed;
   std::map<const Conv*, memory> biases;  // float32, or int8's in the accumulator's scale
-  std::map<std::pair<const Conv*, int64_t>, Conv> merged;  // group-merged forms (conv, factor), made when needed
+  std::map<std::pair<const Conv*, int64_t>, Conv> merged;
+  // int8: each convolution's weight scales (one pass over its weights), made
+  // once and kept across plans and calibrations, which do not change them.
+  std::map<const Conv*, std::vector<float>> weight_scale_cache;
+
+  const std::vector<float>& scales_of(const Conv& c) {
+    auto it = weight_scale_cache.find(&c);
+    if (it == weight_scale_cache.end()) it = weight_scale_cache.emplace(&c, weight_scales(c)).first;
+    return it->second;
+  }  // group-merged forms (conv, factor), made when needed
 
   // The reordered weights of `c` in layout `want`, made once.
   memory weights_for(const Conv& c, const memory::desc& want) {
@@ -128,7 +137,7 @@ struct OneDnnBackbone::Impl {
     memory user({dims, dt::f32, c.groups > 1 ? tag::goihw : tag::oihw}, eng, const_cast<float*>(c.weights.data()));
     memory m(want, eng);
     dnnl::primitive_attr attr;
-    if (want.data_type() == dt::s8) attr.set_output_scales(c.groups > 1 ? 0b11 : 0b1, weight_scales(c));
+    if (want.data_type() == dt::s8) attr.set_output_scales(c.groups > 1 ? 0b11 : 0b1, scales_of(c));
     dnnl::reorder(user, m, attr).execute(strm, user, m);
     strm.wait();
     cache.emplace_back(want, m);
@@ -149,7 +158,7 @@ struct OneDnnBackbone::Impl {
     float* b = static_cast<float*>(m.get_data_handle());
     std::copy(c.bias.begin(), c.bias.end(), b);
     if (q) {
-      const auto ws = weight_scales(c);
+      const auto& ws = scales_of(c);
       for (size_t o = 0; o < ws.size(); ++o) b[o] *= q->in * ws[o];
     }
     return biases.emplace(&c, m).first->second;
@@ -160,9 +169,9 @@ struct OneDnnBackbone::Impl {
     dt src, weights, dst;
     std::vector<float> scales;
   };
-  Types types_for(const Conv& c, const Int8* q) const {
+  Types types_for(const Conv& c, const Int8* q) {
     if (!q) return {act, act, act, {}};
-    Types t{dt::u8, dt::s8, q->out > 0 ? dt::u8 : dt::f32, weight_scales(c)};
+    Types t{dt::u8, dt::s8, q->out > 0 ? dt::u8 : dt::f32, scales_of(c)};
     for (float& s : t.scales) s = (q->out > 0 ? q->out : 1.f) / (q->in * s);
     return t;
   }

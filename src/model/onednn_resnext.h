@@ -30,7 +30,7 @@ class OneDnnResNeXt : public ResNeXtEngine {
   // for a device other than "cpu", generic_path, an unknown precision or a
   // negative batch size; std::runtime_error for bf16 on a CPU without
   // AVX512_BF16/AMX and for fp16 (CUDA only). int8 runs on any CPU oneDNN
-  // supports; it pays only with VNNI or AMX (docs/performance.md).
+  // supports, fastest with VNNI or AMX (docs/performance.md).
   static void check(const ModelOptions& opts);
   ~OneDnnResNeXt() override;
 
